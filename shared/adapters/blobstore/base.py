@@ -1,0 +1,83 @@
+"""The blob-store port. Keys are `<area>/<path>`; an adapter maps each area to a bucket or folder.
+
+Generations make writes safe under at-least-once delivery: `if_generation_match=0` creates only if
+absent (a redelivered message cannot double-write), and matching a read's generation gives a
+compare-and-swap for the job-state object that joins parallel garments.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from shared.errors import PermanentError
+
+# Marks everything the pipeline writes, so no output can ever be taken for an upload.
+OUTPUT_MARKER = {"closet-pipeline-output": "true"}
+
+
+class BlobNotFound(PermanentError):
+    code = "OBJECT_NOT_FOUND"
+    default_message = "A stored object the job needs does not exist."
+
+
+class PreconditionFailed(Exception):
+    """A conditional write lost: the object exists (create-only) or changed since it was read."""
+
+
+@dataclass(frozen=True)
+class Blob:
+    data: bytes
+    generation: int
+    content_type: str = "application/octet-stream"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class BlobStore(ABC):
+    @abstractmethod
+    def read(self, key: str) -> Blob:
+        """The object's bytes and generation; BlobNotFound if absent."""
+
+    @abstractmethod
+    def write(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_generation_match: int | None = None,
+    ) -> int:
+        """Store bytes and return the new generation. `if_generation_match=0`: only if absent."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object; absent is fine."""
+
+    @abstractmethod
+    def url(self, key: str) -> str:
+        """Where a person or the app can fetch the object (a signed URL, a file URI)."""
+
+    # -- conveniences built on the four operations above ------------------------------------
+    def exists(self, key: str) -> bool:
+        try:
+            self.read(key)
+        except BlobNotFound:
+            return False
+        return True
+
+    def create(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str] | None = None) -> bool:
+        """Write once: True if this call created it, False if it was already there (a redelivery)."""
+        try:
+            self.write(key, data, content_type=content_type, metadata=metadata, if_generation_match=0)
+        except PreconditionFailed:
+            return False
+        return True
+
+    def copy(self, source: str, destination: str) -> None:
+        blob = self.read(source)
+        self.write(destination, blob.data, content_type=blob.content_type, metadata=blob.metadata)

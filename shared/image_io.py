@@ -1,0 +1,159 @@
+"""Decoding uploads safely and encoding outputs.
+
+`normalise` turns whatever a phone sends into an upright RGB working image: the type is sniffed
+from the bytes, limits are checked on the header before any pixel is decoded, JPEGs decode
+straight at reduced scale (draft mode), colours are converted to sRGB and all metadata (EXIF, GPS)
+is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from shared.errors import (
+    CorruptImage,
+    EmptyFile,
+    FileTooLarge,
+    ImageTooLarge,
+    ImageTooSmall,
+    UnsupportedFormat,
+)
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF, whatever the file is named
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF")
+_SRGB = ImageCms.createProfile("sRGB")
+
+# Recognisable non-images, so the refusal can say what the file looked like.
+_SIGNATURES = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"<svg", "an SVG drawing"),
+               (b"<?xml", "an XML/SVG file"), (b"<!doctype html", "a web page"), (b"<html", "a web page"))
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    image: Image.Image  # RGB, upright, longest side <= the working size
+    sha256: str  # of the original bytes: the cache key's content part
+    source_format: str
+    source_size: tuple[int, int]  # as stored, before orientation
+
+
+def describe_unsupported(data: bytes) -> str:
+    head = data[:256].lstrip().lower()
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature.lower()):
+            return name
+    try:
+        data[:1024].decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "not an image format we read"
+
+
+def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, max_side: int) -> NormalisedImage:
+    if not data:
+        raise EmptyFile()
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise UnsupportedFormat(
+            f"The file is {describe_unsupported(data)}, not a supported photo. Upload a JPEG, PNG, WebP, GIF, HEIC or AVIF image."
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLarge() from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImage(f"The image's header is damaged ({exc}).") from None
+
+    width, height = image.size  # from the header: nothing is decoded yet
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels.")
+    if min(width, height) < min_side:
+        raise ImageTooSmall(f"The image is {width}x{height} pixels; each side needs at least {min_side}.")
+    source_format = image.format or "unknown"
+
+    try:
+        scale = min(1.0, max_side / max(width, height))
+        target = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if image.format == "JPEG":
+            image.draft("RGB" if image.mode != "CMYK" else None, target)  # decode at 1/2, 1/4 or 1/8 scale
+        image.seek(0)  # animated GIF/WebP: the first frame
+        image.load()
+        icc = image.info.get("icc_profile")
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+        if icc:
+            image = _to_srgb(image, icc)
+        if max(image.size) > max_side:
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImage(f"The image is damaged or incomplete ({exc}).") from None
+
+    image.info.clear()  # nothing of the original's metadata travels on
+    return NormalisedImage(image, digest, source_format, (width, height))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to RGB; transparency is flattened onto white, where garments are photographed."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        depth = 65535 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255
+        levels = np.asarray(image, dtype=np.float32) * (255.0 / depth)
+        image = Image.fromarray(np.clip(levels, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        image = Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "La", "PA", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        white = Image.new("RGB", image.size, (255, 255, 255))
+        white.paste(image, mask=image.getchannel("A"))
+        return white
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # an unreadable profile: keep the pixels as they are
+
+
+# -- encoding ------------------------------------------------------------------------------------
+def encode(image: Image.Image, fmt: str, *, fast: bool = False) -> bytes:
+    """PNG or WebP (lossless for cut-outs: edges matter). `fast` is for intermediates read once."""
+    out = io.BytesIO()
+    if fmt == "png":
+        image.save(out, "PNG", compress_level=1 if fast else 6)
+    elif fmt == "webp":
+        image.save(out, "WEBP", lossless=True, quality=60 if fast else 80, method=0 if fast else 4)
+    else:
+        raise ValueError(f"unknown output format {fmt!r}")
+    return out.getvalue()
+
+
+def thumbnail_webp(image: Image.Image, side: int) -> bytes:
+    thumb = image.copy()
+    thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "WEBP", quality=82, method=4)
+    return out.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+CONTENT_TYPES = {"png": "image/png", "webp": "image/webp"}

@@ -1,0 +1,75 @@
+"""The whole pipeline in one process: the same stages and dispatcher as the cloud, over a local
+folder and an in-process bus. Used by `closet-pipeline process` and by the tests."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+from shared.adapters.blobstore import BlobStore
+from shared.adapters.blobstore.local import LocalFolderBlobStore
+from shared.adapters.bus.inprocess import InProcessBus
+from shared.config import Settings
+from shared.dispatch import STAGES, Dispatcher
+from shared.documents import ProgressEvent, ResultDocument
+from shared.layout import job_id_for, upload_key
+from shared.messages import Category, ImageType, Job, JobRequest
+from shared.stages.context import MemoryWorkImages, StageContext
+from shared.topology import load as load_topology
+
+
+class LocalPipeline:
+    def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4) -> None:
+        self.store = store if isinstance(store, BlobStore) else LocalFolderBlobStore(store)
+        self.images = MemoryWorkImages()
+        self.ctx = StageContext(settings, self.store, self.images)
+        self.topology = load_topology()
+        self.bus = InProcessBus(workers=workers, max_attempts=3, dead_letter_topic=self.topology.dead_letter_topic)
+        self.dispatcher = Dispatcher(self.ctx, self.bus, topology=self.topology)
+        self._results: dict[str, ResultDocument] = {}
+        self._listeners: list[Callable[[ProgressEvent], None]] = []
+        self._lock = threading.Lock()
+        for name in STAGES:
+            self.bus.subscribe(self.topology.stage(name).topic, self._handler(name))
+        self.bus.subscribe(self.topology.dead_letter_topic, lambda data, attrs, _: self.dispatcher.handle_dead_letter(data, attrs))
+        self.bus.subscribe(self.topology.results_topic, self._collect)
+        self.bus.subscribe(self.topology.progress_topic, self._progress)
+
+    def _handler(self, name: str):
+        return lambda data, attributes, attempt: self.dispatcher.handle(name, data, attributes, attempt)
+
+    def _collect(self, data: bytes, attributes: dict[str, str], attempt: int) -> None:
+        document = ResultDocument.model_validate_json(data)
+        with self._lock:
+            self._results[document.job_id] = document
+
+    def _progress(self, data: bytes, attributes: dict[str, str], attempt: int) -> None:
+        event = ProgressEvent.model_validate_json(data)
+        for listener in self._listeners:
+            listener(event)
+
+    def on_progress(self, listener: Callable[[ProgressEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def warm_up(self) -> None:
+        for name in STAGES:
+            self.dispatcher.warm_up(name)
+
+    def process_bytes(self, data: bytes, file_name: str, *, user_id: str = "local", cloth_id: str = "cloth",
+                      category: Category | None = None, image_type: ImageType = ImageType.SINGLE_ITEM) -> ResultDocument:
+        """Upload the bytes as the app would, run the job to its end and return its result."""
+        key = upload_key(user_id, cloth_id, file_name)
+        generation = self.store.write(key, data, content_type="application/octet-stream")
+        job = Job(job_id=job_id_for(key, generation), cloth_id=cloth_id, user_id=user_id, image_type=image_type,
+                  category_hint=category, upload=key, upload_name=file_name)
+        self.bus.publish(self.topology.first.topic, JobRequest(job=job).to_json())
+        self.bus.run_until_idle()
+        self.images.discard_job(job.job_id)
+        for work in self.store.list(f"work/{job.job_id}/"):  # what GCS lifecycle does after a day
+            self.store.delete(work)
+        with self._lock:
+            return self._results[job.job_id]
+
+    def close(self) -> None:
+        self.bus.close()

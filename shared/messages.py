@@ -1,0 +1,117 @@
+"""Messages between stages: typed, read-only, versioned JSON envelopes of a few hundred bytes.
+
+They carry object keys (`work/{jobId}/...`), never image bytes. Unknown fields, a missing field or
+another schema version are refused (InvalidMessage), so a bad message ends its job instead of
+corrupting the next stage.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.errors import InvalidMessage
+
+SCHEMA_VERSION = 1
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Category(str, Enum):
+    TOP = "TOP"
+    BOTTOM = "BOTTOM"
+    SHOES = "SHOES"
+    ACC = "ACC"
+
+
+class ImageType(str, Enum):
+    FULL_BODY = "FULL_BODY"
+    SINGLE_ITEM = "SINGLE_ITEM"
+
+
+class Frozen(BaseModel):
+    """Read-only, camelCase on the wire, strict about unknown fields."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True
+    )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Job(Frozen):
+    """Who and what a job is about; travels unchanged through every stage."""
+
+    job_id: str = Field(pattern=ID_PATTERN)
+    cloth_id: str = Field(pattern=ID_PATTERN)
+    user_id: str = Field(pattern=ID_PATTERN)
+    image_type: ImageType = ImageType.SINGLE_ITEM
+    category_hint: Category | None = None
+    upload: str  # object key of the original upload
+    upload_name: str = ""  # the original file name, for people
+
+
+class StageMessage(Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job: Job
+    attempt: int = Field(1, ge=1)
+    timings: dict[str, int] = {}  # milliseconds per stage so far
+    providers: dict[str, str] = {}  # which provider served each stage so far
+
+
+class JobRequest(StageMessage):
+    """To ingest: a new upload."""
+
+
+class IngestDone(StageMessage):
+    """To remove_background: the normalised working image."""
+
+    working_image: str
+    cache_key: str
+    width: int
+    height: int
+
+
+class CutoutDone(StageMessage):
+    """To segment: the whole working image with a transparent background."""
+
+    cutout: str
+    cache_key: str
+
+
+class GarmentFound(StageMessage):
+    """To expand: one garment of the photo (one message per garment)."""
+
+    cache_key: str
+    cutout: str
+    item_index: int = Field(ge=0)
+    item_count: int = Field(ge=1)
+    crop: str
+    label: str
+    category: Category | None = None
+    area_pixels: int = Field(ge=0)
+    bbox: tuple[int, int, int, int]  # left, top, right, bottom in the working image
+    touches_border: bool
+
+
+class GarmentDone(GarmentFound):
+    """To deliver: one garment, expanded or with the reason it was not."""
+
+    expanded: str | None = None
+    expand_note: str
+
+
+M = TypeVar("M", bound=StageMessage)
+
+
+def decode(model: type[M], data: bytes | str) -> M:
+    """Parse a message, turning any schema problem into a permanent InvalidMessage."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidMessage(f"Malformed {model.__name__}: {where}: {first['msg']}") from exc

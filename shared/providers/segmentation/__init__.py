@@ -1,0 +1,18 @@
+"""Segmenters, chosen by name from CLOSET_SEGMENTER."""
+
+from __future__ import annotations
+
+from shared.providers import load_provider
+from shared.providers.segmentation.base import Garment, Segmenter, category_for_label
+
+REGISTRY = {
+    "local": "shared.providers.segmentation.mask_components:MaskComponentsSegmenter",
+    "segformer-http": "shared.providers.segmentation.segformer_http:SegformerHttpSegmenter",
+}
+
+
+def build_segmenter(settings) -> Segmenter:
+    return load_provider(REGISTRY, settings.segmenter, Segmenter, settings)
+
+
+__all__ = ["Garment", "Segmenter", "build_segmenter", "category_for_label", "REGISTRY"]

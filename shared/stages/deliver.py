@@ -1,0 +1,104 @@
+"""Stage 5, deliver: joins a job's garments and, when the last one is in, encodes the outputs,
+writes the result document and keeps it in the cache. Also builds the failed document when a job
+ends in an error, so both endings look alike to the app.
+"""
+
+from __future__ import annotations
+
+import time
+
+from shared import cache
+from shared.adapters.blobstore.base import OUTPUT_MARKER
+from shared.documents import ExpandedItem, ProgressStep, ResultDocument, SegmentedItem
+from shared.errors import PipelineError
+from shared.image_io import CONTENT_TYPES, encode, thumbnail_webp
+from shared.job_state import final_result_claimed, join_item
+from shared.layout import results_prefix
+from shared.messages import GarmentDone, Job
+from shared.progress import progress
+from shared.stages.context import StageContext, StageOutcome
+
+EXPAND_SHARE = 20  # the app's bar moves from 50 to 70 % while garments come in
+
+
+def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
+    job = message.job
+    added, state = join_item(ctx.store, job.job_id, message.item_count, message.item_index, message.model_dump_json())
+    joined = progress(job, ProgressStep.EXPANDING, 50 + EXPAND_SHARE * len(state.items) // state.item_count)
+    if not state.complete:
+        return StageOutcome(progress=(joined,) if added else ())
+    if not added and final_result_claimed(ctx.store, job.job_id):
+        return StageOutcome()  # a duplicate after the job was finished
+    # The last garment in finishes the job; so does a retry when that finishing attempt failed.
+    garments = sorted((GarmentDone.model_validate_json(raw) for raw in state.items.values()), key=lambda g: g.item_index)
+    document = finish(garments, ctx)
+    return StageOutcome(
+        progress=(joined, progress(job, ProgressStep.EXPANDED), progress(job, ProgressStep.COMPLETED)),
+        result=document,
+    )
+
+
+def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
+    started = time.perf_counter()
+    first, settings, store = garments[0], ctx.settings, ctx.store
+    job = first.job
+    prefix = results_prefix(job.user_id, job.cloth_id, job.job_id)
+    fmt = settings.output_format
+    files: dict[str, str] = {}
+
+    def put(name: str, data: bytes, content_type: str) -> str:
+        key = prefix + name
+        store.write(key, data, content_type=content_type, metadata=OUTPUT_MARKER)  # same bytes on a retry
+        files[key] = name
+        return store.url(key)
+
+    cutout_url = put(f"cutout.{fmt}", encode(ctx.images.get(first.cutout), fmt), CONTENT_TYPES[fmt])
+    segmented, expanded = [], []
+    for garment in garments:
+        crop = ctx.images.get(garment.crop)
+        crop_url = put(f"items/{garment.item_index}.{fmt}", encode(crop, fmt), CONTENT_TYPES[fmt])
+        thumb_url = put(f"items/{garment.item_index}.thumb.webp", thumbnail_webp(crop, settings.thumbnail_side), "image/webp")
+        segmented.append(SegmentedItem(label=garment.label, category=garment.category, area_pixels=garment.area_pixels,
+                                       bbox=garment.bbox, url=crop_url, thumbnail_url=thumb_url))
+        if garment.expanded:
+            image = ctx.images.get(garment.expanded)
+            expanded_url = put(f"items/{garment.item_index}.expanded.{fmt}", encode(image, fmt), CONTENT_TYPES[fmt])
+            expanded.append(ExpandedItem(label=garment.label, url=expanded_url, expanded=True, note=garment.expand_note))
+        else:
+            expanded.append(ExpandedItem(label=garment.label, url=crop_url, expanded=False, note=garment.expand_note))
+
+    timings = {k: v for g in garments for k, v in g.timings.items() if k != "expand"}
+    timings["expand"] = max(g.timings.get("expand", 0) for g in garments)  # garments expand in parallel
+    timings["deliver"] = round((time.perf_counter() - started) * 1000)
+    primary = garments[0]
+    document = ResultDocument(
+        job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id, success=True,
+        suggested_category=job.category_hint or primary.category,
+        segmentation_label=primary.label, area_pixels=primary.area_pixels,
+        removed_bg_image_url=cutout_url, segmented_image_url=segmented[0].url,
+        inpainted_image_url=expanded[0].url if expanded[0].expanded else None,
+        all_segmented_items=segmented, all_expanded_items=expanded,
+        timings=timings, providers={**primary.providers, "deliver": fmt},
+    )
+    store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
+    if settings.cache_enabled:
+        cache.save(store, primary.cache_key, document, files)
+    return document
+
+
+def failed_document(job: Job, error: PipelineError, ctx: StageContext, timings: dict[str, int] | None = None) -> ResultDocument:
+    """The job's ending when something went wrong: nothing partial is left for the app to read."""
+    prefix = results_prefix(job.user_id, job.cloth_id, job.job_id)
+    for key in ctx.store.list(prefix):
+        ctx.store.delete(key)
+    document = ResultDocument(
+        job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id, success=False,
+        error_code=error.code, error_message=error.message, suggested_category=job.category_hint,
+        timings=timings or {},
+    )
+    ctx.store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
+    return document
+
+
+def warm_up(ctx: StageContext) -> None:
+    import shared.image_io  # noqa: F401

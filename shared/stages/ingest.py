@@ -1,0 +1,54 @@
+"""Stage 1, ingest: the uploaded bytes in, a normalised working image out (or a cache hit)."""
+
+from __future__ import annotations
+
+import time
+
+from shared import cache
+from shared.adapters.blobstore.base import OUTPUT_MARKER
+from shared.documents import ProgressStep
+from shared.errors import InvalidObjectPath
+from shared.image_io import normalise
+from shared.layout import cache_key_for, work_key
+from shared.messages import IngestDone, JobRequest
+from shared.progress import progress
+from shared.stages.context import StageContext, StageOutcome
+
+
+def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
+    started = time.perf_counter()
+    job, settings = request.job, ctx.settings
+    upload = ctx.store.read(job.upload)
+    if upload.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
+        raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
+    image = normalise(
+        upload.data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        min_side=settings.min_side,
+        max_side=settings.working_max_side,
+    )
+    cache_key = cache_key_for(image.sha256, settings.fingerprint())
+    timings = {"ingest": _ms_since(started)}
+
+    if settings.cache_enabled:
+        hit = cache.serve(ctx.store, cache_key, job, timings)
+        if hit is not None:
+            return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
+
+    working = work_key(job.job_id, "working.png")
+    ctx.images.put(working, image.image)
+    timings["ingest"] = _ms_since(started)
+    done = IngestDone(
+        job=job, attempt=request.attempt, timings=timings, providers={},
+        working_image=working, cache_key=cache_key, width=image.image.width, height=image.image.height,
+    )
+    return StageOutcome(next=(done,), progress=(progress(job, ProgressStep.REMOVING_BACKGROUND),))
+
+
+def warm_up(ctx: StageContext) -> None:
+    import shared.image_io  # noqa: F401  (decoders and HEIF plugin are registered on import)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

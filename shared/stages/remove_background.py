@@ -1,0 +1,39 @@
+"""Stage 2, remove_background: the working image in, the same image with a transparent
+background out, from the first provider of the chain that serves."""
+
+from __future__ import annotations
+
+import time
+
+from shared.documents import ProgressStep
+from shared.layout import work_key
+from shared.messages import CutoutDone, IngestDone
+from shared.progress import progress
+from shared.stages.context import StageContext, StageOutcome
+
+
+def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
+    started = time.perf_counter()
+    job = message.job
+    image = ctx.images.get(message.working_image)
+    result = ctx.background_chain.mask(image)
+    cutout = image.convert("RGBA")
+    cutout.putalpha(result.mask)
+    key = work_key(job.job_id, "cutout.png")
+    ctx.images.put(key, cutout)
+    done = CutoutDone(
+        job=job,
+        attempt=message.attempt,
+        timings={**message.timings, "remove_background": round((time.perf_counter() - started) * 1000)},
+        providers={**message.providers, "remove_background": result.provider},
+        cutout=key,
+        cache_key=message.cache_key,
+    )
+    return StageOutcome(
+        next=(done,),
+        progress=(progress(job, ProgressStep.BACKGROUND_REMOVED), progress(job, ProgressStep.ANALYZING)),
+    )
+
+
+def warm_up(ctx: StageContext) -> None:
+    ctx.background_chain.warm_up()

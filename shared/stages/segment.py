@@ -1,0 +1,44 @@
+"""Stage 3, segment: the cut-out in, one crop per garment out (one message each, so garments are
+expanded in parallel)."""
+
+from __future__ import annotations
+
+import time
+
+from shared.documents import ProgressStep
+from shared.errors import NoGarmentFound
+from shared.layout import work_key
+from shared.messages import CutoutDone, GarmentFound
+from shared.progress import progress
+from shared.stages.context import StageContext, StageOutcome
+
+
+def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
+    started = time.perf_counter()
+    job = message.job
+    cutout = ctx.images.get(message.cutout)
+    garments = ctx.segmenter.segment(cutout)
+    if not garments:
+        raise NoGarmentFound()
+    timings = {**message.timings, "segment": 0}
+    providers = {**message.providers, "segment": ctx.segmenter.name}
+    found = []
+    for index, garment in enumerate(garments):
+        crop_key = work_key(job.job_id, f"items/{index}.png")
+        ctx.images.put(crop_key, garment.crop)
+        # The category the user picked wins over the model's, for the garment they photographed.
+        category = job.category_hint if (index == 0 and job.category_hint) else garment.category
+        found.append(dict(
+            cache_key=message.cache_key, cutout=message.cutout, item_index=index, item_count=len(garments),
+            crop=crop_key, label=garment.label, category=category, area_pixels=garment.area_pixels,
+            bbox=garment.bbox, touches_border=garment.touches_border,
+        ))
+    timings["segment"] = round((time.perf_counter() - started) * 1000)
+    messages = tuple(
+        GarmentFound(job=job, attempt=message.attempt, timings=timings, providers=providers, **fields) for fields in found
+    )
+    return StageOutcome(next=messages, progress=(progress(job, ProgressStep.ANALYZED),))
+
+
+def warm_up(ctx: StageContext) -> None:
+    ctx.segmenter.warm_up()

@@ -1,0 +1,52 @@
+"""The topology, defined once in topology.json: stage order, topics and what each stage touches.
+The code, the local emulator topology and Terraform all read that file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+TOPOLOGY_FILE = Path(__file__).with_name("topology.json")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    topic: str
+    next: str | None
+    timeout_s: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Topology:
+    stages: tuple[StageSpec, ...]
+    progress_topic: str
+    results_topic: str
+    dead_letter_topic: str
+    upload_prefix: str
+
+    def stage(self, name: str) -> StageSpec:
+        for spec in self.stages:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def next_topic(self, name: str) -> str | None:
+        following = self.stage(name).next
+        return self.stage(following).topic if following else None
+
+    @property
+    def first(self) -> StageSpec:
+        return self.stages[0]
+
+
+@lru_cache(maxsize=1)
+def load() -> Topology:
+    raw = json.loads(TOPOLOGY_FILE.read_text())
+    stages = tuple(
+        StageSpec(s["name"], s["topic"], s["next"], s["timeoutSeconds"], s["concurrency"]) for s in raw["stages"]
+    )
+    return Topology(stages, raw["topics"]["progress"], raw["topics"]["results"], raw["topics"]["deadLetter"], raw["uploadPrefix"])
