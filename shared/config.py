@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     gemini_model: str = Field("gemini-2.5-flash-image", description="Gemini image model.")
     gemini_base_url: str | None = Field(None, description="Override of the Gemini API base URL (tests, proxies).")
     openai_api_key: SecretStr | None = Field(None, description="OpenAI API key for the openai generator.")
-    openai_model: str = Field("gpt-image-1", description="OpenAI image edit model.")
+    openai_model: str = Field("gpt-image-2.5-flare", description="OpenAI image edit model.")
     openai_base_url: str | None = Field(None, description="Override of the OpenAI API base URL.")
     expand_prompt: str = Field(DEFAULT_EXPAND_PROMPT, min_length=1, description="Prompt sent with each crop.")
     expand_timeout_s: float = Field(60.0, gt=0, le=600, description="Timeout for one generation call.")

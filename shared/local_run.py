@@ -20,7 +20,8 @@ from shared.topology import load as load_topology
 
 
 class LocalPipeline:
-    def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4) -> None:
+    def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4, keep_work: bool = False) -> None:
+        self.keep_work = keep_work  # keep intermediates and outcome records after a job (tests)
         self.store = store if isinstance(store, BlobStore) else LocalFolderBlobStore(store)
         self.images = MemoryWorkImages()
         self.ctx = StageContext(settings, self.store, self.images)
@@ -28,7 +29,7 @@ class LocalPipeline:
         self.bus = InProcessBus(workers=workers, max_attempts=3, dead_letter_topic=self.topology.dead_letter_topic)
         self.dispatcher = Dispatcher(self.ctx, self.bus, topology=self.topology)
         self._results: dict[str, ResultDocument] = {}
-        self._listeners: list[Callable[[ProgressEvent], None]] = []
+        self._listeners: dict[str, Callable[[ProgressEvent], None]] = {}
         self._lock = threading.Lock()
         for name in STAGES:
             self.bus.subscribe(self.topology.stage(name).topic, self._handler(name))
@@ -46,28 +47,31 @@ class LocalPipeline:
 
     def _progress(self, data: bytes, attributes: dict[str, str], attempt: int) -> None:
         event = ProgressEvent.model_validate_json(data)
-        for listener in self._listeners:
+        listener = self._listeners.get(event.job_id)
+        if listener is not None:
             listener(event)
-
-    def on_progress(self, listener: Callable[[ProgressEvent], None]) -> None:
-        self._listeners.append(listener)
 
     def warm_up(self) -> None:
         for name in STAGES:
             self.dispatcher.warm_up(name)
 
     def process_bytes(self, data: bytes, file_name: str, *, user_id: str = "local", cloth_id: str = "cloth",
-                      category: Category | None = None, image_type: ImageType = ImageType.SINGLE_ITEM) -> ResultDocument:
+                      category: Category | None = None, image_type: ImageType = ImageType.SINGLE_ITEM,
+                      on_progress: Callable[[ProgressEvent], None] | None = None) -> ResultDocument:
         """Upload the bytes as the app would, run the job to its end and return its result."""
         key = upload_key(user_id, cloth_id, file_name)
         generation = self.store.write(key, data, content_type="application/octet-stream")
         job = Job(job_id=job_id_for(key, generation), cloth_id=cloth_id, user_id=user_id, image_type=image_type,
                   category_hint=category, upload=key, upload_name=file_name)
+        if on_progress is not None:
+            self._listeners[job.job_id] = on_progress
         self.bus.publish(self.topology.first.topic, JobRequest(job=job).to_json())
         self.bus.run_until_idle()
-        self.images.discard_job(job.job_id)
-        for work in self.store.list(f"work/{job.job_id}/"):  # what GCS lifecycle does after a day
-            self.store.delete(work)
+        self._listeners.pop(job.job_id, None)
+        if not self.keep_work:
+            self.images.discard_job(job.job_id)
+            for work in self.store.list(f"work/{job.job_id}/"):  # what GCS lifecycle does after a day
+                self.store.delete(work)
         with self._lock:
             return self._results[job.job_id]
 

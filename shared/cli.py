@@ -1,0 +1,65 @@
+"""`closet-pipeline`: process photos on this machine, fetch the model, print the configuration, and
+drive the local emulator topology (`dev`, `upload`) and reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="closet-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    process = commands.add_parser("process", help="process photos in this process, results under --out")
+    process.add_argument("photos", nargs="+", type=Path)
+    process.add_argument("--out", type=Path, required=True, help="one folder per photo is written here")
+    process.add_argument("--store", type=Path, help="local storage and result cache (default OUT/.store)")
+    process.add_argument("--category", choices=["TOP", "BOTTOM", "SHOES", "ACC"], help="the category the user picked")
+    process.add_argument("--image-type", choices=["SINGLE_ITEM", "FULL_BODY"], default="SINGLE_ITEM")
+
+    fetch = commands.add_parser("fetch-model", help="obtain and verify the IS-Net weights")
+    fetch.add_argument("--variant", choices=["small", "medium"], help="default: CLOSET_MODEL_VARIANT")
+
+    commands.add_parser("config", help="print the configuration table (Markdown)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from shared.config import get_settings
+
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"closet-pipeline: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "config":
+        from shared.config import settings_table
+
+        print(settings_table())
+        return 0
+    if args.command == "fetch-model":
+        from shared import model_weights
+        from shared.errors import ModelUnavailable
+
+        try:
+            model_weights.fetch(settings.model_dir, args.variant or settings.model_variant)
+        except ModelUnavailable as exc:
+            print(f"closet-pipeline: {exc.message}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "process":
+        from shared.process_command import process_photos
+
+        return process_photos(settings, args.photos, args.out, args.store, args.category, args.image_type)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
