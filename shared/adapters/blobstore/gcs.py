@@ -1,0 +1,103 @@
+"""Google Cloud Storage: each area (uploads, work, results, cache) is its own bucket; the key keeps
+its area prefix inside the bucket, so `uploads/...` also matches the notification's prefix filter.
+
+The client library retries idempotent calls itself (reads, and writes with a generation
+precondition); what still fails transiently is raised as StorageUnavailable, so the message is
+redelivered rather than the job failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from urllib.parse import quote
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+
+from shared.adapters.blobstore.base import Blob, BlobNotFound, BlobStore, PreconditionFailed
+from shared.errors import InvalidObjectPath, StorageUnavailable
+
+_TRANSIENT = (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError, gexc.GatewayTimeout,
+              gexc.BadGateway, ConnectionError, TimeoutError)
+
+
+class GcsBlobStore(BlobStore):
+    def __init__(self, client: storage.Client, buckets: dict[str, str], *, signed_url_ttl_s: int = 3600,
+                 public_endpoint: str | None = None) -> None:
+        self.client = client
+        self.buckets = buckets
+        self.signed_url_ttl_s = signed_url_ttl_s
+        self.public_endpoint = public_endpoint  # an emulator's address: links point there, unsigned
+
+    def _bucket(self, key: str) -> storage.Bucket:
+        area = key.split("/", 1)[0]
+        if area not in self.buckets or ".." in key.split("/"):
+            raise InvalidObjectPath(f"Refused object key {key!r}.")
+        return self.client.bucket(self.buckets[area])
+
+    def read(self, key: str) -> Blob:
+        try:
+            blob = self._bucket(key).get_blob(key)
+            if blob is None:
+                raise BlobNotFound(f"No object at {key}.")
+            data = blob.download_as_bytes(if_generation_match=blob.generation)
+        except gexc.NotFound:
+            raise BlobNotFound(f"No object at {key}.") from None
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Reading {key} failed: {exc}") from exc
+        return Blob(data, blob.generation, blob.content_type or "application/octet-stream", dict(blob.metadata or {}))
+
+    def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
+        blob = self._bucket(key).blob(key)
+        blob.metadata = dict(metadata or {})
+        try:
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
+        except gexc.PreconditionFailed:
+            raise PreconditionFailed(key) from None
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Writing {key} failed: {exc}") from exc
+        return blob.generation
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            return sorted(b.name for b in self.client.list_blobs(self._bucket(prefix), prefix=prefix))
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Listing {prefix} failed: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._bucket(key).blob(key).delete()
+        except gexc.NotFound:
+            pass
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Deleting {key} failed: {exc}") from exc
+
+    def copy(self, source: str, destination: str) -> None:
+        """Server-side: the bytes never pass through the function."""
+        source_bucket, target_bucket = self._bucket(source), self._bucket(destination)
+        try:
+            source_bucket.copy_blob(source_bucket.blob(source), target_bucket, destination)
+        except gexc.NotFound:
+            raise BlobNotFound(f"No object at {source}.") from None
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Copying {source} failed: {exc}") from exc
+
+    def url(self, key: str) -> str:
+        bucket = self.buckets[key.split("/", 1)[0]]
+        if self.public_endpoint:
+            return f"{self.public_endpoint}/download/storage/v1/b/{bucket}/o/{quote(key, safe='')}?alt=media"
+        return self._bucket(key).blob(key).generate_signed_url(
+            version="v4", expiration=datetime.timedelta(seconds=self.signed_url_ttl_s), method="GET",
+            **_signing_identity(self.client),
+        )
+
+
+def _signing_identity(client: storage.Client) -> dict[str, str]:
+    """On Cloud Functions the credentials hold no private key: sign through IAM signBlob instead."""
+    credentials = client._credentials
+    if hasattr(credentials, "sign_bytes") and getattr(credentials, "signer_email", None):
+        return {}
+    import google.auth.transport.requests
+
+    credentials.refresh(google.auth.transport.requests.Request())
+    return {"service_account_email": credentials.service_account_email, "access_token": credentials.token}

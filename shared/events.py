@@ -1,0 +1,47 @@
+"""Decoding what arrives at a function: Pub/Sub push envelopes and GCS object notifications.
+Plain dictionaries in, typed values out; no cloud library needed."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from shared.layout import job_id_for, parse_upload_key
+from shared.messages import Job, JobRequest
+
+
+@dataclass(frozen=True)
+class PushedMessage:
+    data: bytes
+    attributes: dict[str, str]
+    message_id: str
+    delivery_attempt: int
+
+
+def from_cloud_event_data(data: dict) -> PushedMessage:
+    """The Pub/Sub message inside a CloudEvent's data (functions-framework wraps a push this way)."""
+    message = data.get("message", {})
+    payload = message.get("data") or ""
+    return PushedMessage(
+        data=base64.b64decode(payload) if payload else b"",
+        attributes=dict(message.get("attributes") or {}),
+        message_id=str(message.get("messageId") or message.get("message_id") or ""),
+        delivery_attempt=int(data.get("deliveryAttempt") or data.get("delivery_attempt") or 1),
+    )
+
+
+def job_request_from_notification(attributes: dict[str, str]) -> JobRequest | None:
+    """A new job for an OBJECT_FINALIZE under uploads/; None for other events. A path that is not
+    uploads/{userId}/{clothId}/{file} raises InvalidObjectPath (logged and acked, never retried)."""
+    if attributes.get("eventType") != "OBJECT_FINALIZE":
+        return None
+    key = attributes["objectId"]
+    upload = parse_upload_key(key)
+    job = Job(
+        job_id=job_id_for(key, attributes.get("objectGeneration", "0")),
+        cloth_id=upload.cloth_id,
+        user_id=upload.user_id,
+        upload=key,
+        upload_name=upload.file_name,
+    )
+    return JobRequest(job=job)

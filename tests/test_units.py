@@ -1,0 +1,121 @@
+"""The small pieces on their own: segmentation rules, job state, cache keys, webhook signatures,
+event decoding, configuration parsing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import ValidationError
+
+from shared.adapters.blobstore.local import LocalFolderBlobStore
+from shared.adapters.blobstore.memory import MemoryBlobStore
+from shared.config import Settings
+from shared.errors import InvalidObjectPath
+from shared.events import from_cloud_event_data, job_request_from_notification
+from shared.job_state import claim_final_result, join_item, mark_published
+from shared.providers.segmentation.mask_components import MaskComponentsSegmenter, crop_padding
+from shared.webhook import sign, verify
+
+
+def cutout_from(mask: np.ndarray) -> Image.Image:
+    rgba = np.zeros(mask.shape + (4,), np.uint8)
+    rgba[..., :3] = 90
+    rgba[..., 3] = mask.astype(np.uint8) * 255
+    return Image.fromarray(rgba, "RGBA")
+
+
+def test_segmenter_drops_specks_and_hanger_hooks_and_sorts_by_area():
+    mask = np.zeros((600, 800), bool)
+    mask[200:500, 100:400] = True  # a shirt
+    mask[120:200, 248:252] = True  # the hanger's hook: 4 px wide, 80 px long
+    mask[300:420, 500:700] = True  # a smaller garment
+    mask[20:40, 20:40] = True  # a 400 px speck
+    garments = MaskComponentsSegmenter(min_pixels=1000).segment(cutout_from(mask))
+    assert [g.area_pixels for g in garments] == sorted((g.area_pixels for g in garments), reverse=True)
+    assert len(garments) == 2
+    shirt = garments[0]
+    pad = crop_padding(300)
+    left, top, right, bottom = shirt.bbox
+    assert (left, right, bottom) == (100 - pad, 400 + pad, 500 + pad)
+    # Of the 80 px hook at most a stub about as long as the opening radius (8 px here) stays.
+    assert 200 - pad - 10 <= top <= 200 - pad
+    assert abs(shirt.area_pixels - 300 * 300) < 300 * 300 * 0.01
+    assert not shirt.touches_border
+
+
+def test_padding_rule_and_border_contact():
+    assert crop_padding(100) == 5 and crop_padding(600) == 12 and crop_padding(4000) == 20
+    mask = np.zeros((300, 300), bool)
+    mask[0:200, 50:250] = True  # cut off by the top edge
+    (garment,) = MaskComponentsSegmenter().segment(cutout_from(mask))
+    assert garment.touches_border and garment.bbox[1] == 0
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "folder"])
+def test_join_counts_each_garment_once_under_concurrency(store_kind, tmp_path):
+    store = MemoryBlobStore() if store_kind == "memory" else LocalFolderBlobStore(tmp_path)
+    finishers = []
+
+    def deliver(index: int) -> None:
+        added, state = join_item(store, "job1", 6, index, json.dumps({"i": index}))
+        if added and state.complete:
+            finishers.append(index)
+
+    threads = [threading.Thread(target=deliver, args=(i % 6,)) for i in range(18)]  # each garment 3 times
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(finishers) == 1
+    assert claim_final_result(store, "job1", "deliver:1")
+    assert not claim_final_result(store, "job1", "deliver:2")
+    assert claim_final_result(store, "job1", "deliver:1")  # the same claimer, retried before publishing
+    mark_published(store, "job1", "deliver:1")
+    assert not claim_final_result(store, "job1", "deliver:1")
+
+
+def test_webhook_signature_rejects_tampering_and_replays():
+    body = b'{"jobId":"j"}'
+    header = sign("s3cret", body, timestamp=1_000_000)
+    assert verify("s3cret", body, header, now=1_000_010)
+    assert not verify("other", body, header, now=1_000_010)
+    assert not verify("s3cret", body + b" ", header, now=1_000_010)
+    assert not verify("s3cret", body, header, now=1_000_000 + 3600)
+    assert not verify("s3cret", body, "garbage", now=1_000_010)
+
+
+def test_gcs_notification_becomes_a_job_with_a_deterministic_id():
+    attributes = {"eventType": "OBJECT_FINALIZE", "objectId": "uploads/u1/c9/IMG 1.jpg", "objectGeneration": "17"}
+    first, again = job_request_from_notification(attributes), job_request_from_notification(attributes)
+    assert first.job.user_id == "u1" and first.job.cloth_id == "c9" and first.job.upload_name == "IMG 1.jpg"
+    assert first.job.job_id == again.job.job_id
+    newer = job_request_from_notification({**attributes, "objectGeneration": "18"})
+    assert newer.job.job_id != first.job.job_id
+    assert job_request_from_notification({**attributes, "eventType": "OBJECT_DELETE"}) is None
+    for bad in ("uploads/u1/../x.jpg", "uploads/x.jpg", "results/u1/c1/a.jpg", "uploads/u 1/c1/a.jpg"):
+        with pytest.raises(InvalidObjectPath):
+            job_request_from_notification({**attributes, "objectId": bad})
+
+
+def test_push_envelope_decoding():
+    data = {"message": {"data": base64.b64encode(b"hi").decode(), "attributes": {"a": "b"}, "messageId": "7"},
+            "deliveryAttempt": 3}
+    pushed = from_cloud_event_data(data)
+    assert (pushed.data, pushed.attributes, pushed.message_id, pushed.delivery_attempt) == (b"hi", {"a": "b"}, "7", 3)
+
+
+def test_configuration_refuses_bad_values(monkeypatch):
+    monkeypatch.setenv("CLOSET_BACKGROUND_PROVIDERS", "removebg, local")
+    assert Settings().background_providers == ("removebg", "local")
+    for name, value in [("CLOSET_BACKGROUND_PROVIDERS", "magic"), ("CLOSET_WORKING_MAX_SIDE", "10"),
+                        ("CLOSET_EXPAND_POLICY", "sometimes"), ("CLOSET_MAX_UPLOAD_BYTES", "-1")]:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValidationError):
+            Settings()
+        monkeypatch.delenv(name)
+    assert Settings().fingerprint() != Settings(working_max_side=1000).fingerprint()
