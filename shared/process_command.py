@@ -24,11 +24,14 @@ from shared.local_run import LocalPipeline
 from shared.messages import Category, ImageType
 
 STAGE_ORDER = ("ingest", "remove_background", "segment", "expand", "deliver")
+STAGE_HEADERS = {"ingest": "ingest", "remove_background": "background", "segment": "segment", "expand": "expand",
+                 "deliver": "deliver"}
 
 
 def process_photos(settings: Settings, photos: list[Path], out: Path, store_dir: Path | None,
                    category: str | None, image_type: str) -> int:
     console = Console(stderr=True)
+    console.width = max(console.width, 120)  # the per-stage table needs the room, even when piped
     missing = [p for p in photos if not p.is_file()]
     if missing:
         console.print(f"[red]No such photo: {', '.join(map(str, missing))}")
@@ -39,7 +42,7 @@ def process_photos(settings: Settings, photos: list[Path], out: Path, store_dir:
     try:
         pipeline.warm_up()  # loads the model once: a missing model stops here, with how to fix it
     except PipelineError as exc:
-        console.print(f"[red]closet-pipeline: {exc.message}")
+        console.print(f"[red]closet-pipeline: {exc.message}", soft_wrap=True)
         return 2
 
     results: list[tuple[str, ResultDocument]] = []
@@ -91,7 +94,7 @@ def summary_table(results: list[tuple[str, ResultDocument]]) -> Table:
     table.add_column("photo")
     table.add_column("result")
     for stage in STAGE_ORDER:
-        table.add_column(stage, justify="right")
+        table.add_column(STAGE_HEADERS[stage], justify="right")
     table.add_column("total", justify="right")
     for name, doc in results:
         status = "cache hit" if doc.cache_hit else ("ok" if doc.success else doc.error_code or "failed")
