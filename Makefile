@@ -29,3 +29,6 @@ package: model
 
 clean:
 	rm -rf out build .pytest_cache
+
+bench: model
+	$(BIN)/python -m shared.bench --out BENCHMARKS.md
