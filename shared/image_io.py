@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -23,8 +25,11 @@ from shared.errors import (
     FileTooLarge,
     ImageTooLarge,
     ImageTooSmall,
+    NoGarmentFound,
     UnsupportedFormat,
 )
+
+log = logging.getLogger(__name__)
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF, whatever the file is named
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF")
@@ -33,6 +38,15 @@ _SRGB = ImageCms.createProfile("sRGB")
 # Recognisable non-images, so the refusal can say what the file looked like.
 _SIGNATURES = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"<svg", "an SVG drawing"),
                (b"<?xml", "an XML/SVG file"), (b"<!doctype html", "a web page"), (b"<html", "a web page"))
+
+
+# The start of every format we accept: such a file that Pillow cannot open is damaged, not foreign.
+_ACCEPTED_SIGNATURE = re.compile(
+    rb"^(\x89PNG\r\n\x1a\n|\xff\xd8\xff|GIF8[79]a|RIFF....WEBP|....ftyp(heic|heix|heim|heis|hevc|hevx|mif1|msf1|avif|avis))",
+    re.DOTALL,
+)
+# Below this spread of pixel values a photo is one flat colour: nothing to cut out.
+FLAT_STDDEV = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,16 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
+        if _ACCEPTED_SIGNATURE.match(data[:16]):
+            raise CorruptImage("The image is damaged or incomplete and cannot be read.") from None
         raise UnsupportedFormat(
             f"The file is {describe_unsupported(data)}, not a supported photo. Upload a JPEG, PNG, WebP, GIF, HEIC or AVIF image."
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge() from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImage(f"The image's header is damaged ({exc}).") from None
+        log.info("unreadable image header: %s", exc)
+        raise CorruptImage("The image's header is damaged, so it cannot be read.") from None
 
     width, height = image.size  # from the header: nothing is decoded yet
     if width * height > max_pixels:
@@ -90,14 +107,19 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         image.load()
         icc = image.info.get("icc_profile")
         image = ImageOps.exif_transpose(image)
+        if "A" in image.getbands() and image.getchannel("A").getextrema()[1] == 0:
+            raise NoGarmentFound("The image is fully transparent: there is nothing in it.")
         image = _to_rgb(image)
         if icc:
             image = _to_srgb(image, icc)
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise CorruptImage(f"The image is damaged or incomplete ({exc}).") from None
+        log.info("undecodable image: %s", exc)
+        raise CorruptImage("The image is damaged or incomplete and cannot be read.") from None
 
+    if float(np.asarray(image.resize((64, 64))).std()) < FLAT_STDDEV:
+        raise NoGarmentFound("The photo is a single flat colour: no garment is in view.")
     image.info.clear()  # nothing of the original's metadata travels on
     return NormalisedImage(image, digest, source_format, (width, height))
 
