@@ -153,10 +153,12 @@ def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
 
 # -- encoding ------------------------------------------------------------------------------------
 def encode(image: Image.Image, fmt: str, *, fast: bool = False) -> bytes:
-    """PNG or WebP (lossless for cut-outs: edges matter). `fast` is for intermediates read once."""
+    """PNG or WebP (lossless for cut-outs: edges matter). `fast` is for intermediates read once.
+    PNG level 3 is a third of level 6's time for about 15 % more bytes: the better trade for a
+    result the user is waiting for."""
     out = io.BytesIO()
     if fmt == "png":
-        image.save(out, "PNG", compress_level=1 if fast else 6)
+        image.save(out, "PNG", compress_level=1 if fast else 3)
     elif fmt == "webp":
         image.save(out, "WEBP", lossless=True, quality=60 if fast else 80, method=0 if fast else 4)
     else:

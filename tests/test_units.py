@@ -119,3 +119,13 @@ def test_configuration_refuses_bad_values(monkeypatch):
             Settings()
         monkeypatch.delenv(name)
     assert Settings().fingerprint() != Settings(working_max_side=1000).fingerprint()
+
+
+def test_upload_metadata_carries_the_users_picks():
+    from shared.messages import Category, ImageType, Job
+    from shared.stages.ingest import with_upload_choices
+
+    job = Job(job_id="j", cloth_id="c", user_id="u", upload="uploads/u/c/a.jpg")
+    picked = with_upload_choices(job, {"category": "bottom", "image-type": "FULL_BODY"})
+    assert picked.category_hint is Category.BOTTOM and picked.image_type is ImageType.FULL_BODY
+    assert with_upload_choices(job, {"category": "<script>"}) == job

@@ -10,7 +10,7 @@ from shared.documents import ProgressStep
 from shared.errors import InvalidObjectPath
 from shared.image_io import normalise
 from shared.layout import cache_key_for, work_key
-from shared.messages import IngestDone, JobRequest
+from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
 from shared.progress import progress
 from shared.stages.context import StageContext, StageOutcome
 
@@ -21,6 +21,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     upload = ctx.store.read(job.upload)
     if upload.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
         raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
+    job = with_upload_choices(job, upload.metadata)
     image = normalise(
         upload.data,
         max_bytes=settings.max_upload_bytes,
@@ -44,6 +45,17 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
         working_image=working, cache_key=cache_key, width=image.image.width, height=image.image.height,
     )
     return StageOutcome(next=(done,), progress=(progress(job, ProgressStep.REMOVING_BACKGROUND),))
+
+
+def with_upload_choices(job: Job, metadata: dict[str, str]) -> Job:
+    """The user's picks travel as the upload's metadata (x-goog-meta-category, x-goog-meta-image-type,
+    bound into the signed upload URL). Unknown values are ignored: they are hints, not commands."""
+    changes = {}
+    if job.category_hint is None and metadata.get("category", "").upper() in Category.__members__:
+        changes["category_hint"] = Category(metadata["category"].upper())
+    if metadata.get("image-type", "").upper() in ImageType.__members__:
+        changes["image_type"] = ImageType(metadata["image-type"].upper())
+    return job.model_copy(update=changes) if changes else job
 
 
 def warm_up(ctx: StageContext) -> None:
