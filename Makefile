@@ -24,6 +24,10 @@ test: model
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$status
 
+# The production topology on this machine: emulators and one functions-framework server per function.
+dev: model
+	$(BIN)/closet-pipeline dev
+
 package: model
 	$(BIN)/python -m shared.packaging --out build/functions
 

@@ -29,6 +29,18 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("config", help="print the configuration table (Markdown)")
 
+    commands.add_parser("dev", help="run the cloud topology on local emulators until Ctrl-C")
+
+    upload = commands.add_parser("upload", help="upload a photo to the running `dev` topology and print its result")
+    upload.add_argument("photo", type=Path)
+    upload.add_argument("--user", required=True, help="user id (letters, digits, '-', '_')")
+    upload.add_argument("--cloth", required=True, help="cloth id (letters, digits, '-', '_')")
+    upload.add_argument("--name", help="object file name (default: the photo's)")
+    upload.add_argument("--gcs", help="fake-gcs-server URL (default: STORAGE_EMULATOR_HOST or .dev/topology.json)")
+    upload.add_argument("--pubsub", help="Pub/Sub emulator HOST:PORT (default: PUBSUB_EMULATOR_HOST or .dev/topology.json)")
+    upload.add_argument("--project", help="project id (default: .dev/topology.json or CLOSET_PROJECT_ID)")
+    upload.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the result")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -54,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"closet-pipeline: {exc.message}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "dev":
+        from shared.dev_topology import run_dev
+
+        return run_dev()
+    if args.command == "upload":
+        from shared.dev_topology import run_upload
+
+        return run_upload(args.photo, args.user, args.cloth, file_name=args.name, gcs=args.gcs, pubsub=args.pubsub,
+                          project=args.project, timeout=args.timeout)
     if args.command == "process":
         from shared.process_command import process_photos
 

