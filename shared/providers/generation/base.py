@@ -1,11 +1,18 @@
 """The generative interface used by expand: a garment on a white canvas in, a cleaned-up product
-shot out."""
+shot out; and the base of the remote providers (an API key, a model, one lazily built client)."""
 
 from __future__ import annotations
 
+import io
+import threading
 from abc import ABC, abstractmethod
+from typing import Any
 
 from PIL import Image
+
+from shared.errors import ProviderFailed
+
+DEFAULT_429_WAIT_S = 1.0  # when a 429 names no delay
 
 
 class Generator(ABC):
@@ -22,3 +29,53 @@ class Generator(ABC):
 
     def warm_up(self) -> None:
         """Create the client once per instance."""
+
+
+class RemoteGenerator(Generator):
+    """An HTTP API behind an SDK client: built once, reused, and the key kept out of every message."""
+
+    def __init__(self, api_key: str, model: str, *, base_url: str | None = None, timeout_s: float = 60.0,
+                 max_retry_wait_s: float = 5.0) -> None:
+        self._api_key = api_key
+        self.model = model
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_retry_wait_s = max_retry_wait_s  # a server asking for longer still gets only this
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # no key in reprs, tracebacks or logs
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    @abstractmethod
+    def _create_client(self) -> Any: ...
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._create_client()
+            return self._client
+
+    def warm_up(self) -> None:
+        self._get_client()
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    @staticmethod
+    def encode_canvas(canvas: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        canvas.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def decode_answer(self, data: bytes) -> Image.Image:
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            raise ProviderFailed(f"{self.label} returned an image that cannot be decoded") from None
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        return image
+
+    label = "The generative provider"

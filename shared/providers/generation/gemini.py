@@ -3,10 +3,8 @@ image part of the answer out. Every failure becomes ProviderFailed with a reason
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-import threading
 import time
 from typing import Any
 
@@ -18,7 +16,7 @@ from google.genai import types
 from PIL import Image
 
 from shared.errors import ProviderFailed
-from shared.providers.generation.base import Generator
+from shared.providers.generation.base import DEFAULT_429_WAIT_S, RemoteGenerator
 
 try:  # google-genai 3.x sends through httpx2 when it is installed, else httpx
     import httpx2
@@ -32,31 +30,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 log = logging.getLogger(__name__)
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-_DEFAULT_429_WAIT_S = 1.0  # when a 429 names no delay
 
 
-class GeminiGenerator(Generator):
+class GeminiGenerator(RemoteGenerator):
     name = "gemini"
-
-    def __init__(
-        self,
-        api_key: str,
-        model: str,
-        *,
-        base_url: str | None = None,
-        timeout_s: float = 60.0,
-        max_retry_wait_s: float = 5.0,
-    ) -> None:
-        self._api_key = api_key
-        self.model = model
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_retry_wait_s = max_retry_wait_s  # a server asking for longer still gets only this
-        self._client: genai.Client | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:  # no key in reprs, tracebacks or logs
-        return f"GeminiGenerator(model={self.model!r}, base_url={self.base_url!r})"
+    label = "Gemini"
 
     @classmethod
     def from_settings(cls, settings) -> GeminiGenerator:
@@ -69,29 +47,21 @@ class GeminiGenerator(Generator):
             timeout_s=settings.expand_timeout_s,
         )
 
-    def warm_up(self) -> None:
-        self._get_client()
-
-    def _get_client(self) -> genai.Client:
-        with self._lock:
-            if self._client is None:
-                options = types.HttpOptions(
-                    timeout=max(1, round(self.timeout_s * 1000)),  # the SDK counts milliseconds
-                    # google-genai 3.6 sends once when retry_options is unset, but documents 5 attempts
-                    # (on 408/429/5xx) as the default: pin 1 so the single 429 retry below is the only one.
-                    retry_options=types.HttpRetryOptions(attempts=1),
-                )
-                if self.base_url:
-                    options.base_url = self.base_url
-                # vertexai=False: the key is a Gemini API key whatever GOOGLE_GENAI_USE_VERTEXAI says.
-                self._client = genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
-            return self._client
+    def _create_client(self) -> genai.Client:
+        options = types.HttpOptions(
+            timeout=max(1, round(self.timeout_s * 1000)),  # the SDK counts milliseconds
+            # google-genai 3.6 sends once when retry_options is unset, but documents 5 attempts
+            # (on 408/429/5xx) as the default: pin 1 so the single 429 retry below is the only one.
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        if self.base_url:
+            options.base_url = self.base_url
+        # vertexai=False: the key is a Gemini API key whatever GOOGLE_GENAI_USE_VERTEXAI says.
+        return genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
 
     def expand(self, canvas: Image.Image, prompt: str) -> Image.Image:
         client = self._get_client()
-        buffer = io.BytesIO()
-        canvas.save(buffer, format="PNG")
-        contents: list[Any] = [types.Part.from_bytes(data=buffer.getvalue(), mime_type="image/png"), prompt]
+        contents: list[Any] = [types.Part.from_bytes(data=self.encode_canvas(canvas), mime_type="image/png"), prompt]
         config = types.GenerateContentConfig(response_modalities=["IMAGE"])
         for attempt in (1, 2):
             try:
@@ -111,11 +81,8 @@ class GeminiGenerator(Generator):
                 if any("data" in error["loc"] for error in exc.errors()):
                     raise ProviderFailed("Gemini returned an image that cannot be decoded") from None
                 raise ProviderFailed("Gemini returned an answer that could not be read") from None
-            return _first_image(response)
+            return self.decode_answer(_first_image_data(response))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
 
 def _named_delay(exc: genai_errors.APIError) -> float:
@@ -131,7 +98,7 @@ def _named_delay(exc: genai_errors.APIError) -> float:
     try:
         return max(0.0, float(headers.get("retry-after", "")))
     except ValueError:
-        return _DEFAULT_429_WAIT_S
+        return DEFAULT_429_WAIT_S
 
 
 def _describe(exc: genai_errors.APIError) -> str:
@@ -144,14 +111,14 @@ def _describe(exc: genai_errors.APIError) -> str:
     return f"Gemini rejected the request ({status}): {message}"
 
 
-def _first_image(response: types.GenerateContentResponse) -> Image.Image:
+def _first_image_data(response: types.GenerateContentResponse) -> bytes:
     texts: list[str] = []
     reasons: list[str] = []
     for candidate in response.candidates or []:
         for part in (candidate.content.parts if candidate.content else None) or []:
             blob = part.inline_data
             if blob is not None and blob.data and (blob.mime_type or "").startswith("image/"):
-                return _decode(blob.data)
+                return blob.data
             if part.text:
                 texts.append(part.text.strip())
         if candidate.finish_reason is not None:
@@ -163,14 +130,3 @@ def _first_image(response: types.GenerateContentResponse) -> Image.Image:
         snippet = " ".join(texts)
         reasons.append(repr(snippet if len(snippet) <= 200 else snippet[:200] + "…"))
     raise ProviderFailed(f"Gemini returned no image: {', '.join(reasons) or 'empty answer'}")
-
-
-def _decode(data: bytes) -> Image.Image:
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise ProviderFailed("Gemini returned an image that cannot be decoded") from None
-    if image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
-    return image

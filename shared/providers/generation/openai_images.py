@@ -7,46 +7,25 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
-import io
 import logging
-import threading
 import time
 
 import openai
 from PIL import Image
 
 from shared.errors import ProviderFailed
-from shared.providers.generation.base import Generator
+from shared.providers.generation.base import DEFAULT_429_WAIT_S, RemoteGenerator
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_429_WAIT_S = 1.0  # when a 429 names no delay
 
-
-class OpenAIImageEditGenerator(Generator):
+class OpenAIImageEditGenerator(RemoteGenerator):
     name = "openai"
+    label = "OpenAI"
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str,
-        *,
-        base_url: str | None = None,
-        timeout_s: float = 60.0,
-        max_retry_wait_s: float = 5.0,
-        size: str = "auto",
-    ) -> None:
-        self._api_key = api_key
-        self.model = model
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_retry_wait_s = max_retry_wait_s  # a server asking for longer still gets only this
+    def __init__(self, api_key: str, model: str, *, size: str = "auto", **options) -> None:
+        super().__init__(api_key, model, **options)
         self.size = size  # "auto" keeps the canvas's aspect; or 1024x1024, 1536x1024, 1024x1536
-        self._client: openai.OpenAI | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:  # no key in reprs, tracebacks or logs
-        return f"OpenAIImageEditGenerator(model={self.model!r}, base_url={self.base_url!r})"
 
     @classmethod
     def from_settings(cls, settings) -> OpenAIImageEditGenerator:
@@ -59,22 +38,14 @@ class OpenAIImageEditGenerator(Generator):
             timeout_s=settings.expand_timeout_s,
         )
 
-    def warm_up(self) -> None:
-        self._get_client()
-
-    def _get_client(self) -> openai.OpenAI:
-        with self._lock:
-            if self._client is None:
-                # max_retries=0: the SDK's own retries would multiply the wait; our single 429 retry is the only one.
-                extra = {"base_url": self.base_url} if self.base_url else {}
-                self._client = openai.OpenAI(api_key=self._api_key, timeout=self.timeout_s, max_retries=0, **extra)
-            return self._client
+    def _create_client(self) -> openai.OpenAI:
+        # max_retries=0: the SDK's own retries would multiply the wait; our single 429 retry is the only one.
+        extra = {"base_url": self.base_url} if self.base_url else {}
+        return openai.OpenAI(api_key=self._api_key, timeout=self.timeout_s, max_retries=0, **extra)
 
     def expand(self, canvas: Image.Image, prompt: str) -> Image.Image:
         client = self._get_client()
-        buffer = io.BytesIO()
-        canvas.save(buffer, format="PNG")
-        upload = ("canvas.png", buffer.getvalue(), "image/png")
+        upload = ("canvas.png", self.encode_canvas(canvas), "image/png")
         for attempt in (1, 2):
             try:
                 result = client.images.edit(model=self.model, image=upload, prompt=prompt, size=self.size, n=1)
@@ -94,11 +65,8 @@ class OpenAIImageEditGenerator(Generator):
                 raise ProviderFailed(self._scrub(_describe(exc))) from None
             except openai.APIResponseValidationError:
                 raise ProviderFailed("OpenAI returned an answer that could not be read") from None
-            return _first_image(result)
+            return self.decode_answer(_first_image_data(result))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
 
 def _named_delay(exc: openai.APIStatusError) -> float:
@@ -112,7 +80,7 @@ def _named_delay(exc: openai.APIStatusError) -> float:
     try:
         return max(0.0, email.utils.parsedate_to_datetime(headers.get("retry-after", "")).timestamp() - time.time())
     except (TypeError, ValueError):
-        return _DEFAULT_429_WAIT_S
+        return DEFAULT_429_WAIT_S
 
 
 def _message(exc: openai.APIStatusError) -> str:
@@ -130,16 +98,12 @@ def _describe(exc: openai.APIStatusError) -> str:
     return f"OpenAI rejected the request (HTTP {exc.status_code}): {_message(exc)}"
 
 
-def _first_image(result: object) -> Image.Image:
+def _first_image_data(result: object) -> bytes:
     data = getattr(result, "data", None) or []
     encoded = data[0].b64_json if data else None
     if not encoded:
         raise ProviderFailed("OpenAI returned no image: the answer has no base64 image data")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(encoded, validate=True)))
-        image.load()
-    except (binascii.Error, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
         raise ProviderFailed("OpenAI returned an image that cannot be decoded") from None
-    if image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
-    return image
