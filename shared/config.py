@@ -115,7 +115,8 @@ class Settings(BaseSettings):
             "model": str(self.model_path) if self.model_path else self.model_variant,
             "segmenter": self.segmenter,
             "min_garment_pixels": self.min_garment_pixels,
-            "expand": [self.expand_policy.value, self.generator, self.expand_generation_enabled(), self.expand_prompt],
+            # Not whether a key is set: only the expand function holds it, and ingest computes this.
+            "expand": [self.expand_policy.value, self.generator, self.expand_prompt],
             "models": [self.gemini_model, self.openai_model],
             "output": [self.output_format, self.thumbnail_side],
         }

@@ -1,0 +1,218 @@
+"""Build one deployable zip per Cloud Function, deterministically.
+
+Each zip holds, at its root, what Cloud Functions' Python buildpack expects:
+
+    main.py             the function (entry point `handle`), from functions/<name>/
+    requirements.txt    its dependencies, from functions/<name>/
+    ...                 any other file in functions/<name>/
+    shared/...          the shared library (this package), with shared/topology.json
+    models/isnet-general-use-small.onnx   remove_background only: the IS-Net weights
+
+The functions to build are the ones shared/topology.json names (every stage, the failure handler
+and the HTTP functions), so packaging and Terraform (which reads the same file) cannot disagree.
+
+The bytes of a zip depend only on the bytes of its inputs: entries are sorted, every timestamp is
+1980-01-01 00:00:00, permissions are fixed, and __pycache__/, *.pyc and hidden files are left out.
+Terraform names each uploaded object by the zip's md5, so an unchanged function is not redeployed.
+
+    python -m shared.packaging --out build/functions [--model PATH] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_FILE_NAME = "isnet-general-use-small.onnx"
+MODEL_ARCNAME = f"models/{MODEL_FILE_NAME}"  # the function's env: CLOSET_MODEL_PATH=/workspace/<this>
+MODEL_FUNCTION = "remove_background"  # the only function whose zip carries the model
+REQUIRED_FILES = ("main.py", "requirements.txt")
+
+_FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+_FILE_MODE = 0o644
+_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+_STORED_SUFFIXES = {".onnx", ".zip", ".png", ".jpg", ".jpeg", ".webp"}  # already compressed or not worth it
+
+
+class PackagingError(Exception):
+    """A function cannot be packaged (its folder, a required file or the model is missing)."""
+
+
+def function_names(root: Path = REPO_ROOT) -> list[str]:
+    """Every function topology.json defines: the stages, the failure handler, the HTTP functions."""
+    topology = json.loads((root / "shared" / "topology.json").read_text(encoding="utf-8"))
+    names = [stage["name"] for stage in topology["stages"]]
+    names.append(topology["failureHandler"]["name"])
+    names.extend(function["name"] for function in topology.get("httpFunctions", []))
+    return names
+
+
+def default_model_path() -> Path:
+    """Where the pipeline caches fetched weights (Settings.model_dir), for the small IS-Net model."""
+    from shared.config import Settings
+
+    return Settings().model_dir / MODEL_FILE_NAME
+
+
+def build_all(
+    out_dir: Path,
+    model_path: Path | None = None,
+    *,
+    names: Iterable[str] | None = None,
+    root: Path = REPO_ROOT,
+) -> dict[str, Path]:
+    """Build `<out_dir>/<name>.zip` for every function (or just `names`); return name -> zip path.
+
+    `model_path` is the IS-Net ONNX file for remove_background; without one the cached model
+    (Settings().model_dir / isnet-general-use-small.onnx) is used if it exists. Every other function
+    is built first, so a missing model fails remove_background only, with a PackagingError.
+    """
+    out_dir = Path(out_dir)
+    root = Path(root)
+    all_names = function_names(root)
+    selected = all_names if names is None else list(names)
+    unknown = sorted(set(selected) - set(all_names))
+    if unknown:
+        raise PackagingError(
+            f"not functions of shared/topology.json: {', '.join(unknown)} (known: {', '.join(all_names)})"
+        )
+
+    shared_entries = list(_tree_entries(root / "shared", "shared"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built: dict[str, Path] = {}
+    deferred: list[str] = []
+    for name in selected:
+        if name == MODEL_FUNCTION:
+            deferred.append(name)  # built last: it is the only one that can fail for want of the model
+            continue
+        built[name] = _build_one(name, out_dir, root, shared_entries, extra=[])
+    for name in deferred:
+        model = _resolve_model(model_path)
+        built[name] = _build_one(name, out_dir, root, shared_entries, extra=[(MODEL_ARCNAME, model)])
+    return {name: built[name] for name in selected}
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()  # an identity, as Terraform's filemd5() computes it
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- internals ----------------------------------------------------------------------------------
+
+
+def _resolve_model(model_path: Path | None) -> Path:
+    if model_path is not None:
+        model = Path(model_path).expanduser()
+        if not model.is_file():
+            raise PackagingError(f"{MODEL_FUNCTION}: the model file given with --model does not exist: {model}")
+        return model
+    try:
+        model = default_model_path()
+    except Exception as exc:  # a bad CLOSET_* variable in the environment
+        raise PackagingError(f"{MODEL_FUNCTION}: cannot read the model location from the settings: {exc}") from exc
+    if not model.is_file():
+        raise PackagingError(
+            f"{MODEL_FUNCTION}: its zip must carry the IS-Net model ({MODEL_ARCNAME}), but no --model was "
+            f"given and the cached model does not exist at {model}. Fetch it once with `make model` "
+            f"(closet-pipeline fetch-model), or pass --model PATH."
+        )
+    return model
+
+
+def _build_one(
+    name: str, out_dir: Path, root: Path, shared_entries: list[tuple[str, Path]], extra: list[tuple[str, Path]]
+) -> Path:
+    function_dir = root / "functions" / name
+    if not function_dir.is_dir():
+        raise PackagingError(f"{name}: no function folder at {function_dir}")
+    for required in REQUIRED_FILES:
+        if not (function_dir / required).is_file():
+            raise PackagingError(f"{name}: {function_dir / required} is missing")
+
+    entries: dict[str, Path] = {}
+    for arcname, path in [*_tree_entries(function_dir, ""), *shared_entries, *extra]:
+        if arcname in entries:
+            raise PackagingError(f"{name}: two sources for {arcname} in the zip")
+        entries[arcname] = path
+
+    target = out_dir / f"{name}.zip"
+    _write_zip(target, entries)
+    return target
+
+
+def _tree_entries(directory: Path, prefix: str) -> Iterator[tuple[str, Path]]:
+    """(archive name, file) for every file under `directory`, skipping caches and hidden files."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if d not in _EXCLUDED_DIRS and not d.startswith(".")]
+        for filename in filenames:
+            path = Path(dirpath) / filename
+            if filename.startswith(".") or path.suffix in _EXCLUDED_SUFFIXES or not path.is_file():
+                continue
+            relative = path.relative_to(directory).as_posix()
+            yield (f"{prefix}/{relative}" if prefix else relative), path
+
+
+def _write_zip(target: Path, entries: dict[str, Path]) -> None:
+    """Write the zip to a temporary file, then move it into place (never a half-written zip)."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".zip", dir=target.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(temporary, "w") as archive:
+            for arcname in sorted(entries):
+                info = zipfile.ZipInfo(arcname, date_time=_FIXED_DATE_TIME)
+                info.create_system = 3  # Unix, whichever OS builds it
+                info.external_attr = (0o100000 | _FILE_MODE) << 16  # a regular file, rw-r--r--
+                stored = Path(arcname).suffix in _STORED_SUFFIXES
+                archive.writestr(
+                    info,
+                    entries[arcname].read_bytes(),
+                    compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
+                    compresslevel=None if stored else 9,
+                )
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.packaging",
+        description="Build one deterministic zip per Cloud Function (the functions shared/topology.json names).",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("build/functions"), help="output folder (default: build/functions)"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help=f"IS-Net ONNX file for {MODEL_FUNCTION} (default: the cached model in Settings.model_dir)",
+    )
+    parser.add_argument("--only", nargs="+", metavar="NAME", default=None, help="build only these functions")
+    args = parser.parse_args(argv)
+    try:
+        built = build_all(args.out, args.model, names=args.only)
+    except PackagingError as exc:
+        print(f"packaging failed: {exc}", file=sys.stderr)
+        return 1
+    for name, path in built.items():
+        print(f"{name:<20} {md5_of(path)}  {path}  ({path.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+variable "project_number" {
+  description = "Number of the project, to name the Pub/Sub service agent (service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com)."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of the subscription and service account names (topics are named exactly as shared/topology.json says)."
+  type        = string
+}
+
+variable "stage_topics" {
+  description = "Topic id of each stage, keyed by stage name (from shared/topology.json)."
+  type        = map(string)
+}
+
+variable "progress_topic" {
+  description = "Topic id of progress events (topology.topics.progress)."
+  type        = string
+}
+
+variable "results_topic" {
+  description = "Topic id of result documents (topology.topics.results)."
+  type        = string
+}
+
+variable "dead_letter_topic" {
+  description = "Topic id that receives messages a stage failed max_delivery_attempts times (topology.topics.deadLetter)."
+  type        = string
+}
+
+variable "stage_endpoints" {
+  description = "HTTPS URL of each stage's function, keyed by stage name: the push endpoint and OIDC audience of its subscription."
+  type        = map(string)
+}
+
+variable "stage_timeouts" {
+  description = "Timeout in seconds of each stage's function, keyed by stage name; the ack deadline is never shorter (capped at 600)."
+  type        = map(number)
+}
+
+variable "failure_handler_endpoint" {
+  description = "HTTPS URL of the failure handler function, pushed from the dead-letter topic."
+  type        = string
+}
+
+variable "failure_handler_timeout" {
+  description = "Timeout in seconds of the failure handler function."
+  type        = number
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of a message to a stage before Pub/Sub dead-letters it."
+  type        = number
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be from 5 to 100."
+  }
+}
+
+variable "minimum_backoff_seconds" {
+  description = "First redelivery delay of the exponential backoff, in seconds."
+  type        = number
+  default     = 10
+}
+
+variable "maximum_backoff_seconds" {
+  description = "Largest redelivery delay of the exponential backoff, in seconds (at most 600)."
+  type        = number
+  default     = 300
+}
+
+variable "create_app_subscriptions" {
+  description = "Create pull subscriptions on the results and progress topics for the app backend."
+  type        = bool
+  default     = true
+}
+
+variable "app_subscriber_members" {
+  description = "IAM members that may pull the app subscriptions (roles/pubsub.subscriber on each, not on the project)."
+  type        = list(string)
+  default     = []
+}
