@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     cache_enabled: bool = Field(True, description="Serve repeat uploads of the same bytes from the result cache.")
     webhook_url: str | None = Field(None, description="HTTPS endpoint that receives each signed result document.")
     webhook_secret: SecretStr | None = Field(None, description="Shared secret for the webhook's HMAC-SHA256 signature.")
+    cors_origins: str = Field("*", description="Origins allowed to call upload_url and status from a browser, comma-separated; * for any.")
     upload_url_secret: SecretStr | None = Field(None, description="Bearer secret the app presents to the upload_url function; unset refuses every call.")
 
     # -- storage and transport (cloud) --------------------------------------------------------

@@ -315,7 +315,7 @@ class LocalTopology:
                 continue
             port = free_port()
             env = dict(base_env)
-            if name == "upload_url":
+            if name in ("upload_url", "status"):  # status checks the same bearer secret
                 env.update(self._upload_url_env())
             argv = command + ["--target=handle", f"--signature-type={signature}", "--source", str(source),
                               "--host", "127.0.0.1", "--port", str(port)]
@@ -523,8 +523,70 @@ class LocalTopology:
         proc = next((p for p in self.procs if p.name == f"function-{name}"), None)
         return proc.log_path.read_text(errors="replace") if proc else ""
 
+    def function_pids(self) -> dict[str, int]:
+        """Each running function's server process id (read-only; the benchmark reads memory peaks).
+        Each server runs in its own session, so this is also the process group of its workers."""
+        return {p.name.removeprefix("function-"): p.popen.pid for p in self.procs
+                if p.name.startswith("function-") and p.alive()}
+
     def log_tails(self, lines: int = 30) -> str:
         return "\n".join(f"----- {p.name} ({p.log_path})\n{p.tail(lines)}" for p in self.procs)
+
+    # -- fault injection (tests/test_reliability.py) -----------------------------------------------
+    def _function_proc(self, name: str) -> Proc:
+        procs = [p for p in self.procs if p.name == f"function-{name}"]
+        if not procs:
+            raise TopologyError(f"function {name} is not running in this topology")
+        return procs[-1]
+
+    def kill_function(self, name: str) -> None:
+        """SIGKILL a function's process group (gunicorn's master and its worker), as a crashed
+        instance: requests in flight get their connection cut, new ones are refused."""
+        proc = self._function_proc(name)
+        try:
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.popen.wait(10)
+
+    def restart_function(self, name: str) -> None:
+        """Start a killed function again on the same port, with the same environment and the same
+        log file (appended to), and wait until it answers."""
+        old = self._function_proc(name)
+        if old.alive():
+            raise TopologyError(f"function {name} is still running; kill_function first")
+        signature = dict(self._function_names())[name]
+        port = int(self.functions[name].rsplit(":", 1)[1])
+        ff = Path(sys.executable).with_name("functions-framework")
+        command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
+        env = self.function_env()
+        if name == "upload_url":
+            env.update(self._upload_url_env())
+        argv = command + ["--target=handle", f"--signature-type={signature}", "--source",
+                          str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
+        self.procs.remove(old)
+        proc = self._spawn(f"function-{name}", argv, env)
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:  # the port may still be held for a moment by the killed process's sockets
+            try:
+                self._wait_ready(proc, lambda: _http_ok(f"http://127.0.0.1:{port}/"))
+                return
+            except TopologyError:
+                if proc.alive() or time.monotonic() > deadline:
+                    raise
+                self.procs.remove(proc)
+                time.sleep(0.2)
+                proc = self._spawn(f"function-{name}", argv, env)
+
+    # -- the demo web page (shared/dev_web.py) -----------------------------------------------------
+    def start_web(self, port: int = 0):
+        """Serve clients/web/ (the demo page) with a same-origin proxy to upload_url, status and the
+        emulated bucket, on a daemon thread of this process; `self.web.stop()` stops it."""
+        from shared.dev_web import DevWeb
+
+        self.web = DevWeb(self.functions, self.gcs_url, auth_token=getattr(self, "upload_url_secret", None),
+                          port=port).start()
+        return self.web
 
 
 # -- shared with the `upload` command -------------------------------------------------------------
@@ -604,6 +666,7 @@ def run_dev(env: dict[str, str] | None = None) -> int:
             print(f"function {name:<17} {url}")
         if getattr(topo, "upload_url_secret", None):
             print(f"upload_url secret  Authorization: Bearer {topo.upload_url_secret}")
+        print(f"demo page          {topo.start_web().url}/demo/")
         print(f"logs               {info['logs']}")
         print(f"state              {STATE_FILE}")
         print("\nupload a photo:    closet-pipeline upload PHOTO --user 1 --cloth 42\n"

@@ -120,15 +120,17 @@ def storage_client(project: str):
 
 def handle_http(request, client=None, settings=None) -> tuple[dict, int, dict]:
     """The upload_url function: a Flask request in, (JSON body, status, headers) out."""
-    no_store = {"Cache-Control": "no-store"}
+    from shared.job_status import cors_headers
+
+    no_store = {"Cache-Control": "no-store", **cors_headers(request.headers.get("Origin"), methods="POST, OPTIONS")}
+    if request.method == "OPTIONS":  # a browser's preflight
+        return {}, 204, no_store
     try:
         if request.method != "POST":
             raise UploadUrlError(405, "use POST with a JSON body")
         authorize(request.headers.get("Authorization"))
         parsed = parse_request(request.get_json(silent=True))
         if settings is None:
-            from shared.config import get_settings
-
             settings = get_settings()
         client = client or _cached_client(settings.project_id)
         return signed_upload(client, settings.uploads_bucket, parsed, settings.max_upload_bytes), 200, no_store

@@ -432,10 +432,9 @@ def test_functions_match_the_topology(console, tf, topology):
 
 
 def test_function_environment_names_are_settings(tf, topology):
-    from shared.job_status import CORS_ENV  # these two are read with os.environ, not Settings fields
     from shared.upload_urls import SECRET_ENV
 
-    fields = {f"CLOSET_{name.upper()}" for name in Settings.model_fields} | {SECRET_ENV, CORS_ENV}
+    fields = {f"CLOSET_{name.upper()}" for name in Settings.model_fields} | {SECRET_ENV}
     for area in topology["areas"]:
         assert f"CLOSET_{area.upper()}_BUCKET" in fields, f"Settings has no bucket for area {area}"
     environment = tf.locals(".")["common_environment"]
