@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: run test model package dev bench clean
+.PHONY: run test model package dev bench soak clean
 
 # The virtual environment, installed from the pinned constraints (what the tests ran is what deploys).
 $(READY): pyproject.toml constraints.txt
@@ -36,3 +36,7 @@ clean:
 
 bench: model
 	$(BIN)/python -m shared.bench --out BENCHMARKS.md
+
+# 200 uploads within a minute through the emulator topology (RELIABILITY.md).
+soak: model
+	$(BIN)/python -m shared.soak --count 200 --over 60 --fresh 10 --timeout 900

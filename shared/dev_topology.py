@@ -560,7 +560,7 @@ class LocalTopology:
         ff = Path(sys.executable).with_name("functions-framework")
         command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
         env = self.function_env()
-        if name == "upload_url":
+        if name in ("upload_url", "status"):  # as _start_functions: the same bearer secret
             env.update(self._upload_url_env())
         argv = command + ["--target=handle", f"--signature-type={signature}", "--source",
                           str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]

@@ -15,7 +15,7 @@ from typing import Callable
 
 from shared.adapters.bus import Bus
 from shared.documents import ProgressStep, ResultDocument
-from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted
+from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, StorageUnavailable
 from shared.idempotency import OutcomeRecords
 from shared.job_state import claim_final_result, mark_published
 from shared.messages import CutoutDone, GarmentDone, GarmentFound, IngestDone, Job, JobRequest, StageMessage, decode
@@ -127,7 +127,10 @@ class Dispatcher:
             return
         attributes = {"jobId": job.job_id, "success": str(outcome.result.success).lower()}
         self.bus.publish(self.topology.results_topic, outcome.result.to_json(), attributes)
-        mark_published(self.ctx.store, job.job_id, claimer)
+        try:
+            mark_published(self.ctx.store, job.job_id, claimer)
+        except StorageUnavailable:  # the result is out: retrying the message would publish it twice
+            log.warning("result published but not marked so", extra=_fields(job, "publish"))
         if self.on_result is not None:
             self.on_result(outcome.result)
 

@@ -6,6 +6,7 @@ or concurrent messages cannot double-count a garment or publish twice.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore, PreconditionFailed
@@ -14,6 +15,8 @@ from shared.errors import StorageUnavailable
 from shared.layout import work_key
 
 MAX_SWAPS = 50
+# Publishing a result takes well under a second; a claim older than this was abandoned.
+CLAIM_LEASE_S = 8.0
 
 
 @dataclass
@@ -51,14 +54,28 @@ def join_item(store: BlobStore, job_id: str, item_count: int, index: int, messag
     raise StorageUnavailable("The job state kept changing under concurrent writers; will retry.")
 
 
-def claim_final_result(store: BlobStore, job_id: str, claimer: str) -> bool:
-    """True for the one caller allowed to publish the job's final result, and for that same caller
-    again if its message is retried before the publish was confirmed by `mark_published`."""
+def claim_final_result(store: BlobStore, job_id: str, claimer: str, *, lease_s: float = CLAIM_LEASE_S) -> bool:
+    """True for the one caller allowed to publish the job's final result.
+
+    The same claimer (the same message, redelivered) may claim again once its earlier claim's lease
+    has run out without `mark_published`: its publish failed. Inside the lease the earlier delivery
+    may still be publishing, so the duplicate is told to come back later (a transient error)."""
     key = work_key(job_id, "final.json")
-    if store.create(key, json.dumps({"claimer": claimer}).encode(), content_type="application/json", metadata=OUTPUT_MARKER):
+    claim = {"claimer": claimer, "claimedAt": time.time()}
+    if store.create(key, json.dumps(claim).encode(), content_type="application/json", metadata=OUTPUT_MARKER):
         return True
-    claim = json.loads(store.read(key).data)
-    return claim.get("claimer") == claimer and not claim.get("published")
+    blob = store.read(key)
+    current = json.loads(blob.data)
+    if current.get("published") or current.get("claimer") != claimer:
+        return False
+    if time.time() - current.get("claimedAt", 0) < lease_s:
+        raise StorageUnavailable("Another delivery of this message is publishing the result; will check again.")
+    try:
+        store.write(key, json.dumps(claim).encode(), content_type="application/json", metadata=OUTPUT_MARKER,
+                    if_generation_match=blob.generation)
+    except PreconditionFailed:
+        raise StorageUnavailable("Two deliveries re-claimed the result at once; will check again.") from None
+    return True
 
 
 def mark_published(store: BlobStore, job_id: str, claimer: str) -> None:

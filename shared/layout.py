@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidObjectPath
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_FILE = re.compile(r"^[^/\x00-\x1f]{1,200}$")
+# \Z, not $: "$" would also accept a trailing newline.
+_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+_FILE = re.compile(r"\A[^/\x00-\x1f]{1,200}\Z")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from shared.documents import ResultDocument
 
 log = logging.getLogger("closet.webhook")
 HEADER = "X-Closet-Signature"
-ATTEMPTS = 4
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -41,9 +40,10 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now
 
 
 class WebhookNotifier:
-    def __init__(self, url: str, secret: str, *, timeout_s: float = 10.0, backoff_s: float = 1.0) -> None:
+    def __init__(self, url: str, secret: str, *, attempts: int = 6, timeout_s: float = 4.0, backoff_s: float = 1.0) -> None:
         self.url = url
         self.secret = secret
+        self.attempts = attempts
         self.backoff_s = backoff_s
         self.client = httpx.Client(timeout=timeout_s)
 
@@ -53,13 +53,14 @@ class WebhookNotifier:
             return None
         if settings.webhook_secret is None:
             raise ValueError("CLOSET_WEBHOOK_SECRET must be set when CLOSET_WEBHOOK_URL is")
-        return cls(settings.webhook_url, settings.webhook_secret.get_secret_value())
+        return cls(settings.webhook_url, settings.webhook_secret.get_secret_value(), attempts=settings.webhook_attempts,
+                   timeout_s=settings.webhook_timeout_s, backoff_s=settings.webhook_backoff_s)
 
     def send(self, document: ResultDocument) -> bool:
         """POST with retries and backoff. A receiver that stays down is logged, not raised: the
         result is already on the results topic, where the app can still read it."""
         body = document.to_json()
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             try:
                 response = self.client.post(self.url, content=body, headers={
                     "Content-Type": "application/json", HEADER: sign(self.secret, body)})
@@ -68,8 +69,8 @@ class WebhookNotifier:
                 reason = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 reason = type(exc).__name__
-            log.warning("webhook attempt %d/%d failed: %s", attempt, ATTEMPTS, reason, extra={"jobId": document.job_id})
-            if attempt < ATTEMPTS:
+            log.warning("webhook attempt %d/%d failed: %s", attempt, self.attempts, reason, extra={"jobId": document.job_id})
+            if attempt < self.attempts:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         log.error("webhook gave up; the result stays on the results topic", extra={"jobId": document.job_id})
         return False
