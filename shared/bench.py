@@ -1,114 +1,216 @@
-"""`make bench`: per-stage times for 12 MP phone photos on this machine, beside the model's floor.
+"""`make bench`: how fast the pipeline is on phone photos on this machine, against the model's floor,
+a peer (rembg) and the app's current worker, with the targets' verdicts. Writes BENCHMARKS.md and a
+chart of where the time goes.
 
-The photos are made from the bundled examples: upscaled to 4000x3000, saved as JPEG with an EXIF
-orientation, as a phone would. Each is processed cold (first after start) and then warm several
-times with the cache off; medians are reported, with the bare onnxruntime inference on a prepared
-1024x1024 tensor as the floor.
+    .venv/bin/python -m shared.bench --out BENCHMARKS.md          # everything (15-25 min on 2 cores)
+    .venv/bin/python -m shared.bench --quick                      # CI smoke: one photo, one warm run
+    .venv/bin/python -m shared.bench --quick --topology --peer    # a part the quick run skips, on demand
+
+The parts, each in its own module:
+- photos (shared.bench_photos): phone-sized JPEGs (and one HEIC) made from examples/, cached;
+- in-process (shared.bench_inprocess): per-stage p50/p95 warm and cold, end to end, floors, ingest
+  against plain Pillow, the old way's encoding against ours, messages, a cache hit, each probe in a
+  fresh process;
+- topology (shared.bench_topology): the emulator topology end to end, cold, cache hit, memory,
+  throughput;
+- peer (shared.bench_peer): rembg remove() with the same model file (installed when missing);
+- expand policy (shared.bench_expand): garments `auto` would send to the generative model;
+- report (shared.bench_report): targets, BENCHMARKS.md, the chart.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import platform
-import statistics
-import tempfile
+import json
+import shlex
+import sys
 import time
-from datetime import date
+from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from shared.adapters.blobstore.memory import MemoryBlobStore
-from shared.config import Settings
-from shared.local_run import LocalPipeline
-
-STAGES = ("ingest", "remove_background", "segment", "expand", "deliver")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"  # the team folder beside the project, when present
+DEFAULT_PHOTO_CACHE = Path.home() / ".cache" / "closet-pipeline" / "bench-photos"
 
 
-def phone_photo(source: Path, portrait: bool) -> bytes:
-    image = Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
-    exif = Image.Exif()
-    if portrait:  # stored landscape, displayed portrait: the common phone case
-        exif[0x0112] = 6
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90, exif=exif)
-    return out.getvalue()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m shared.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="the Markdown report")
+    parser.add_argument("--chart", type=Path, help="the PNG chart (default: the report's name with .png)")
+    parser.add_argument("--json", type=Path, help="also write every raw measurement here (JSON)")
+    parser.add_argument("--examples", type=Path, default=REPO_ROOT / "examples", help="source photos (*.jpg)")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke: one photo at 12 MP, one warm run, one cold process, 2 expand photos; "
+                             "no topology, peer or throughput unless asked for")
+    parser.add_argument("--sizes", help="photo sizes in megapixels, comma-separated; the first is the targets' "
+                                        "(default 12,3; quick 12)")
+    parser.add_argument("--photos", type=int, help="how many example photos (default all; quick 1)")
+    parser.add_argument("--runs", type=int, help="warm runs of every photo (default 3; quick 1)")
+    parser.add_argument("--cold-runs", type=int, help="fresh processes for the cold samples (default 3; quick 1)")
+    parser.add_argument("--extra-runs", type=int, help="samples of each floor and of ingest (default 10; quick 3)")
+    parser.add_argument("--topology", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure through the emulator topology (default on; quick off)")
+    parser.add_argument("--throughput", type=int, help="uploads at once through the topology (default 12; quick 0)")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure rembg remove() (default on; quick off)")
+    parser.add_argument("--no-install-peer", action="store_true", help="do not pip install rembg when it is missing")
+    parser.add_argument("--expand-limit", type=int, help="photos for the expand policy, 0 skips (default all; quick 2)")
+    parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES,
+                        help="the team's fixtures folder (its clothing/ photos judge the expand policy)")
+    parser.add_argument("--photo-cache", type=Path, default=DEFAULT_PHOTO_CACHE, help="where generated photos are kept")
+    parser.add_argument("--no-heic", action="store_true", help="JPEGs only (no HEIC encoder)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+
+    def pick(value, full, fast):
+        return value if value is not None else (fast if quick else full)
+
+    args.sizes = [int(s) for s in (args.sizes or ("12" if quick else "12,3")).split(",") if s.strip()]
+    args.photos = pick(args.photos, None, 1)
+    args.runs = max(0, pick(args.runs, 3, 1))
+    args.cold_runs = max(1, pick(args.cold_runs, 3, 1))
+    args.extra_runs = max(1, pick(args.extra_runs, 10, 3))
+    if args.topology is None and args.throughput:  # asking for throughput asks for the topology
+        args.topology = True
+    args.topology = pick(args.topology, True, False)
+    args.throughput = pick(args.throughput, 12, 0) if args.topology else 0
+    args.peer = pick(args.peer, True, False)
+    args.expand_limit = pick(args.expand_limit, None, 2)
+    args.chart = args.chart or args.out.with_suffix(".png")
+    return args
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _guarded(label: str, fn):
+    """Run one optional part; a failure is reported in BENCHMARKS.md instead of stopping the rest."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - any failure of an optional part is a finding, not a crash
+        log(f"{label} failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"}
+
+
+def measure_in_process(photos, args) -> dict:
+    from shared.bench_inprocess import run_probe
+
+    log(f"in-process: {len(photos)} photo(s), {args.runs} warm run(s), floors and extras (fresh process)")
+    probe = run_probe(photos, runs=args.runs, extras=True, extra_runs=args.extra_runs,
+                      cache_hits=1 if args.quick else 3)
+    colds = [probe]
+    for n in range(1, args.cold_runs):
+        log(f"in-process: cold sample {n + 1}/{args.cold_runs} (fresh process)")
+        colds.append(run_probe(photos[:1], runs=0))
+    log("in-process: first photo after a warm-up (fresh process)")
+    warmed = run_probe(photos[:1], runs=0, warm_up=True)
+    return {"probe": probe, "cold_probes": colds, "warmed_probe": warmed}
+
+
+def measure_peer(photos_by_size, args, model: Path) -> dict:
+    from shared.bench_peer import ensure_rembg, run_peer
+
+    missing = ensure_rembg(install=not args.no_install_peer, log=log)
+    if missing:
+        log(f"peer not available: {missing}")
+        return {"error": missing}
+    measured = {}
+    for size, photos in photos_by_size.items():
+        log(f"peer: rembg remove() on {len(photos)} photo(s) at {size} MP "
+            "(fresh process; its first import ever compiles numba code)")
+        paths = [photo.path for photo in photos]
+        measured[size] = _guarded(f"peer at {size} MP", lambda p=paths: run_peer(model, p, max(1, args.runs)))
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=Path, default=Path("examples"))
-    parser.add_argument("--runs", type=int, default=3, help="warm runs per photo")
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    started = time.perf_counter()
+    from shared import model_weights
+    from shared.bench_photos import expand_policy_photos, make_phone_photos
+    from shared.bench_report import draw_chart, evaluate_targets, markdown
+    from shared.bench_system import load_average, machine_line
+    from shared.config import Settings
 
     settings = Settings(cache_enabled=False, expand_policy="never")
-    photos = sorted(args.examples.glob("*.jpg"))
-    pipeline = LocalPipeline(settings, MemoryBlobStore())
-    started = time.perf_counter()
-    pipeline.warm_up()
-    load_ms = (time.perf_counter() - started) * 1000
+    model = model_weights.resolve(settings.model_path, settings.model_dir, settings.model_variant)
+    load_before = load_average()
+    sources = sorted(args.examples.glob("*.jpg"))[: args.photos]
+    if not sources:
+        print(f"no *.jpg photos in {args.examples}", file=sys.stderr)
+        return 2
 
-    per_stage: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    end_to_end: list[float] = []
-    cold_ms = None
-    for index, photo in enumerate(photos):
-        data = phone_photo(photo, portrait=index % 2 == 0)
-        for run in range(args.runs + (1 if index == 0 else 0)):
-            t0 = time.perf_counter()
-            doc = pipeline.process_bytes(data, photo.name, cloth_id=f"bench{index}")
-            elapsed = (time.perf_counter() - t0) * 1000
-            assert doc.success, doc.error_message
-            if cold_ms is None:
-                cold_ms = elapsed  # the first photo after start
-                continue
-            end_to_end.append(elapsed)
-            for stage in STAGES:
-                per_stage[stage].append(doc.timings.get(stage, 0))
+    photos_by_size = {}
+    for size in args.sizes:
+        log(f"photos: {len(sources)} at {size} MP (cached under {args.photo_cache})")
+        photos_by_size[size] = make_phone_photos(sources, size, args.photo_cache, heic=not args.no_heic)
 
-    remover = pipeline.ctx.background_chain.providers[0]
-    tensor = remover.prepare(Image.new("RGB", (1200, 900), (128, 128, 128)))
-    floor = []
-    for _ in range(max(3, args.runs)):
-        t0 = time.perf_counter()
-        remover.infer(tensor)
-        floor.append((time.perf_counter() - t0) * 1000)
-    pipeline.close()
+    results: dict = {"main_size": args.sizes[0], "sizes": {}}
+    for size, photos in photos_by_size.items():
+        results["sizes"][size] = measure_in_process([p.path for p in photos], args)
 
-    floor_ms = statistics.median(floor)
-    e2e_ms = statistics.median(end_to_end)
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Command: `make bench` · date {date.today()} · {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores · Python {platform.python_version()} · "
-        f"{len(photos)} photos at 12 MP (4000x3000 JPEG, half with EXIF rotation), {args.runs} warm runs each, "
-        "local IS-Net small, expand off, cache off.",
-        "",
-        "| stage | p50 ms | p95 ms |",
-        "| --- | ---: | ---: |",
-    ]
-    for stage in STAGES:
-        lines.append(f"| {stage} | {percentile(per_stage[stage], 50):.0f} | {percentile(per_stage[stage], 95):.0f} |")
-    lines += [
-        f"| **end to end, in-process, warm** | **{e2e_ms:.0f}** | {percentile(end_to_end, 95):.0f} |",
-        f"| end to end, first photo after start (cold) | {cold_ms:.0f} | |",
-        f"| model load (once per process) | {load_ms:.0f} | |",
-        f"| floor: bare onnxruntime inference, prepared 1024x1024 tensor | {floor_ms:.0f} | |",
-        "",
-        f"End to end is {e2e_ms / floor_ms:.2f} x the bare inference "
-        f"(target: at most 1.15 x + 300 ms = {1.15 * floor_ms + 300:.0f} ms). "
-        "The app's current worker takes 5 min 53 s per photo.",
-        "",
-    ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    results["topology"] = None
+    if args.topology:
+        from shared.bench_topology import measure_topology, topology_missing
+
+        missing = topology_missing()
+        results["topology"] = {"error": missing} if missing else _guarded("topology", lambda: measure_topology(
+            photos_by_size, runs=max(1, args.runs), cache_hits=3, throughput=args.throughput, log=log))
+
+    results["peer"] = measure_peer(photos_by_size, args, model) if args.peer else None
+
+    results["expand"], results["expand_set"] = None, ""
+    if args.expand_limit != 0:
+        from shared.bench_expand import policy_share
+
+        candidates, description = expand_policy_photos(args.fixtures, [REPO_ROOT / "tests" / "data" / "photos",
+                                                                       REPO_ROOT / "examples"])
+        chosen = candidates[: args.expand_limit] if args.expand_limit else candidates
+        if len(chosen) < len(candidates):
+            description += f", the first {len(chosen)} (--expand-limit)"
+        log(f"expand policy: {len(chosen)} photo(s)")
+        results["expand_set"] = description
+        results["expand"] = _guarded("expand policy", lambda: policy_share(chosen, Settings(), log=log))
+
+    load_after = load_average()
+    results["meta"] = {
+        "command": "python -m shared.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_line(),
+        "load_before": " ".join(f"{x:.1f}" for x in load_before) if load_before else "-",
+        "load_after": " ".join(f"{x:.1f}" for x in load_after) if load_after else "-",
+        "busy": bool(load_before and load_before[0] > 0.5 * (__import__("os").cpu_count() or 1)),
+        "model": settings.model_variant if settings.model_path is None else str(settings.model_path),
+        "runs": args.runs, "cold_runs": args.cold_runs, "extra_runs": args.extra_runs, "quick": args.quick,
+        "photos": {size: [p.describe() for p in photos] for size, photos in photos_by_size.items()},
+        "elapsed_s": time.perf_counter() - started,
+    }
+    targets = evaluate_targets(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    chart = None
+    try:
+        draw_chart(results, args.chart)
+        chart = args.chart
+    except Exception as exc:  # noqa: BLE001 - the report is still worth writing
+        log(f"chart not drawn: {exc}")
+    chart_ref = None
+    if chart is not None:
+        try:
+            chart_ref = str(chart.resolve().relative_to(args.out.resolve().parent))
+        except ValueError:
+            chart_ref = str(chart.resolve())
+    text = markdown(results, targets, chart_ref)
+    args.out.write_text(text)
+
+    print(f"\nTargets ({args.sizes[0]} MP, local IS-Net, expand off):")
+    for target in targets:
+        print(f"  - {target.name}: {target.verdict()}")
+    took = (time.perf_counter() - started) / 60
+    print(f"\nwrote {args.out}" + (f" and {chart}" if chart else "") + f" in {took:.1f} min")
     return 0
 
 

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--project", help="project id (default: .dev/topology.json or CLOSET_PROJECT_ID)")
     upload.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the result")
 
+    report = commands.add_parser("report", help="per-stage times (p50, p95, share, bottleneck) of result documents")
+    report.add_argument("path", help="a folder (result.json files, recursively) or gs://bucket/prefix")
+    report.add_argument("--chart", type=Path, help="also draw the table as a PNG here")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -75,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_upload(args.photo, args.user, args.cloth, file_name=args.name, gcs=args.gcs, pubsub=args.pubsub,
                           project=args.project, timeout=args.timeout)
+    if args.command == "report":
+        from shared.stage_report import run_report
+
+        return run_report(args.path, args.chart)
     if args.command == "process":
         from shared.process_command import process_photos
 

@@ -1,0 +1,136 @@
+"""Through the local emulator topology (shared/dev_topology.py): the Pub/Sub emulator,
+fake-gcs-server and one functions-framework server per function, expand off, cache on.
+
+- end to end: from the upload's completion (the bucket's OBJECT_FINALIZE) to the result event on
+  `cloth-results`; the upload's own PUT is timed apart (on a phone it is the network's share). Each
+  upload gets unique bytes (`unique_variant`), so the cache cannot serve it;
+- cold: the first photo after the functions started, with no warm-up message (the model loads in
+  remove_background's process on that photo);
+- a cache hit: the same bytes uploaded again under another cloth id;
+- throughput: N uploads at once, time from the first upload's start to the last result;
+- memory: VmHWM of each function's worker (the largest in its process group), after the single jobs
+  and again after the burst.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from shared.bench_photos import PhonePhoto, unique_variant
+from shared.bench_system import group_peak_rss_mb
+
+JOB_TIMEOUT_S = 300.0  # two busy cores, several photos in flight
+
+
+def topology_missing() -> str | None:
+    """Why the emulator topology cannot start here, or None."""
+    from shared.dev_topology import TopologyError, pubsub_jar
+
+    if shutil.which("java") is None:
+        return "java is not installed (the Pub/Sub emulator needs it)"
+    try:
+        pubsub_jar()
+    except TopologyError as exc:
+        return str(exc)
+    return None
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _memory(topo) -> dict[str, dict]:
+    functions = topo.stages + [topo.raw["failureHandler"]] + topo.raw.get("httpFunctions", [])
+    configured = {f["name"]: f.get("memory") for f in functions}
+    return {name: {"peak_mb": group_peak_rss_mb(pid), "configured": configured.get(name)}
+            for name, pid in topo.function_pids().items()}
+
+
+def _finish_times(topo, job_ids: set[str], begin: float, timeout_s: float) -> dict[str, float]:
+    """When each job's result event arrived, in ms since `begin` (polled every 20 ms)."""
+    finished: dict[str, float] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(finished) < len(job_ids):
+        if time.monotonic() > deadline:
+            missing = len(job_ids) - len(finished)
+            raise TimeoutError(f"{missing} of {len(job_ids)} burst jobs had no result in {timeout_s:.0f} s")
+        now = _ms(begin)
+        for document in topo.results:
+            if document.job_id in job_ids and document.job_id not in finished:
+                finished[document.job_id] = now
+        time.sleep(0.02)
+    return finished
+
+
+def measure_topology(photos_by_size: dict[int, list[PhonePhoto]], *, runs: int, cache_hits: int, throughput: int,
+                     log: Callable[[str], None] = print) -> dict:
+    """Everything measured through one topology; the first size in `photos_by_size` is the main one."""
+    from shared.dev_topology import LocalTopology
+
+    topo = LocalTopology({"CLOSET_EXPAND_POLICY": "never", "CLOSET_BACKGROUND_PROVIDERS": "local"})
+    cloth = itertools.count()
+    started = time.perf_counter()
+    result: dict = {"sizes": {}}
+
+    def job(data: bytes, name: str) -> dict:
+        begin = time.perf_counter()
+        uploaded = topo.upload_job(data, "bench", f"bench{next(cloth)}", name)
+        put_ms = _ms(begin)
+        begin = time.perf_counter()
+        document = topo.wait_for_result(uploaded.job_id, JOB_TIMEOUT_S)
+        if not document.success:
+            raise RuntimeError(f"{name} failed through the topology: {document.error_code} {document.error_message}")
+        return {"photo": name, "e2e_ms": _ms(begin), "put_ms": put_ms, "timings": dict(document.timings),
+                "cache_hit": document.cache_hit}
+
+    try:
+        log("topology: starting the emulators and functions ...")
+        topo.start()
+        result["start_ms"] = _ms(started)
+        main = next(iter(photos_by_size))
+        for size, photos in photos_by_size.items():
+            data = {photo: photo.path.read_bytes() for photo in photos}
+            entry: dict = {}
+            if size == main:
+                log(f"topology: cold photo ({photos[0].name}, no warm-up)")
+                entry["cold"] = job(unique_variant(data[photos[0]], "cold"), photos[0].name)
+            log(f"topology: {runs} warm run(s) of {len(photos)} photo(s) at {size} MP")
+            entry["warm"] = [job(unique_variant(data[photo], f"{size}-{r}-{i}"), photo.name)
+                             for r in range(runs) for i, photo in enumerate(photos)]
+            result["sizes"][size] = entry
+        result["memory_single"] = _memory(topo)
+
+        photos = photos_by_size[main]
+        if cache_hits:
+            log(f"topology: {cache_hits} cache hit(s)")
+            repeated = unique_variant(photos[0].path.read_bytes(), "cache")
+            job(repeated, photos[0].name)  # processed, then kept in the cache
+            hits = [job(repeated, photos[0].name) for _ in range(cache_hits)]
+            if not all(h["cache_hit"] for h in hits):
+                raise RuntimeError("a repeat upload was not served from the cache through the topology")
+            result["cache_hit"] = hits
+
+        if throughput:
+            log(f"topology: throughput, {throughput} uploads at once")
+            chosen = [photos[i % len(photos)] for i in range(throughput)]
+            uploads = [(f"burst{i}", photo.name, unique_variant(photo.path.read_bytes(), f"burst{i}"))
+                       for i, photo in enumerate(chosen)]
+            begin = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                jobs = list(pool.map(lambda u: topo.upload_job(u[2], "bench", u[0], u[1]), uploads))
+            uploaded_ms = _ms(begin)
+            finished = _finish_times(topo, {uploaded.job_id for uploaded in jobs}, begin, JOB_TIMEOUT_S * 2)
+            elapsed = max(finished.values())
+            failed = sum(not document.success for document in topo.results if document.job_id in finished)
+            result["throughput"] = {"photos": throughput, "elapsed_ms": elapsed, "uploads_ms": uploaded_ms,
+                                    "failed": failed, "per_minute": throughput / (elapsed / 60000),
+                                    "finished_ms": sorted(finished.values())}
+            result["memory_burst"] = _memory(topo)
+    finally:
+        topo.stop()
+        topo.remove_workdir()
+    return result
