@@ -303,23 +303,32 @@ class LocalTopology:
         names += [(f["name"], "http") for f in self.raw.get("httpFunctions", [])]
         return names
 
-    def _start_functions(self) -> None:
+    def _function_argv(self, name: str, port: int) -> list[str]:
         ff = Path(sys.executable).with_name("functions-framework")
         command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
-        base_env = self.function_env()
+        signature = dict(self._function_names())[name]
+        return command + ["--target=handle", f"--signature-type={signature}", "--source",
+                          str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
+
+    def _function_env(self, name: str) -> dict[str, str]:
+        env = self.function_env()
+        if name in ("upload_url", "status"):  # status checks the same bearer secret
+            env.update(self._upload_url_env())
+        # One request at a time where production allows one (max_instance_request_concurrency);
+        # functions-framework would otherwise serve 4 x cores requests at once per process.
+        specs = [*self.stages, self.raw["failureHandler"], *self.raw.get("httpFunctions", [])]
+        env["THREADS"] = str(next(spec.get("concurrency", 1) for spec in specs if spec["name"] == name))
+        return env
+
+    def _start_functions(self) -> None:
         started = []
-        for name, signature in self._function_names():
+        for name, _ in self._function_names():
             source = REPO_ROOT / "functions" / name / "main.py"
             if not source.exists():
                 log.warning("no %s; function %s not started", source, name)
                 continue
             port = free_port()
-            env = dict(base_env)
-            if name in ("upload_url", "status"):  # status checks the same bearer secret
-                env.update(self._upload_url_env())
-            argv = command + ["--target=handle", f"--signature-type={signature}", "--source", str(source),
-                              "--host", "127.0.0.1", "--port", str(port)]
-            proc = self._spawn(f"function-{name}", argv, env)
+            proc = self._spawn(f"function-{name}", self._function_argv(name, port), self._function_env(name))
             self.functions[name] = f"http://127.0.0.1:{port}"
             started.append((proc, port))
         for proc, port in started:
@@ -555,15 +564,8 @@ class LocalTopology:
         old = self._function_proc(name)
         if old.alive():
             raise TopologyError(f"function {name} is still running; kill_function first")
-        signature = dict(self._function_names())[name]
         port = int(self.functions[name].rsplit(":", 1)[1])
-        ff = Path(sys.executable).with_name("functions-framework")
-        command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
-        env = self.function_env()
-        if name in ("upload_url", "status"):  # as _start_functions: the same bearer secret
-            env.update(self._upload_url_env())
-        argv = command + ["--target=handle", f"--signature-type={signature}", "--source",
-                          str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
+        argv, env = self._function_argv(name, port), self._function_env(name)
         self.procs.remove(old)
         proc = self._spawn(f"function-{name}", argv, env)
         deadline = time.monotonic() + self.ready_timeout_s
