@@ -8,7 +8,6 @@ is left behind.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
@@ -52,7 +51,6 @@ FLAT_STDDEV = 2.0
 @dataclass(frozen=True)
 class NormalisedImage:
     image: Image.Image  # RGB, upright, longest side <= the working size
-    sha256: str  # of the original bytes: the cache key's content part
     source_format: str
     source_size: tuple[int, int]  # as stored, before orientation
 
@@ -74,7 +72,6 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         raise EmptyFile()
     if len(data) > max_bytes:
         raise FileTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
-    digest = hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -121,7 +118,7 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
     if float(np.asarray(image.resize((64, 64))).std()) < FLAT_STDDEV:
         raise NoGarmentFound("The photo is a single flat colour: no garment is in view.")
     image.info.clear()  # nothing of the original's metadata travels on
-    return NormalisedImage(image, digest, source_format, (width, height))
+    return NormalisedImage(image, source_format, (width, height))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

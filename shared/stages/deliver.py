@@ -5,7 +5,11 @@ ends in an error, so both endings look alike to the app.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Callable
 
 from shared import cache
 from shared.adapters.blobstore.base import OUTPUT_MARKER
@@ -43,29 +47,39 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
     first, settings, store = garments[0], ctx.settings, ctx.store
     job = first.job
     prefix = results_prefix(job.user_id, job.cloth_id, job.job_id)
-    fmt = settings.output_format
+    fmt, kind = settings.output_format, CONTENT_TYPES[settings.output_format]
     files: dict[str, str] = {}
+    writes: list[Future] = []
+    encoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)  # zlib and libwebp release the GIL
 
-    def put(name: str, data: bytes, content_type: str) -> str:
+    def put(name: str, render: Callable[[], bytes], content_type: str) -> str:
+        """Encode and store in the background; the URL is known at once."""
         key = prefix + name
-        store.write(key, data, content_type=content_type, metadata=OUTPUT_MARKER)  # same bytes on a retry
+        writes.append(encoders.submit(
+            lambda: store.write(key, render(), content_type=content_type, metadata=OUTPUT_MARKER)))
         files[key] = name
         return store.url(key)
 
-    cutout_url = put(f"cutout.{fmt}", encode(ctx.images.get(first.cutout), fmt), CONTENT_TYPES[fmt])
-    segmented, expanded = [], []
-    for garment in garments:
-        crop = ctx.images.get(garment.crop)
-        crop_url = put(f"items/{garment.item_index}.{fmt}", encode(crop, fmt), CONTENT_TYPES[fmt])
-        thumb_url = put(f"items/{garment.item_index}.thumb.webp", thumbnail_webp(crop, settings.thumbnail_side), "image/webp")
-        segmented.append(SegmentedItem(label=garment.label, category=garment.category, area_pixels=garment.area_pixels,
-                                       bbox=garment.bbox, url=crop_url, thumbnail_url=thumb_url))
-        if garment.expanded:
-            image = ctx.images.get(garment.expanded)
-            expanded_url = put(f"items/{garment.item_index}.expanded.{fmt}", encode(image, fmt), CONTENT_TYPES[fmt])
-            expanded.append(ExpandedItem(label=garment.label, url=expanded_url, expanded=True, note=garment.expand_note))
-        else:
-            expanded.append(ExpandedItem(label=garment.label, url=crop_url, expanded=False, note=garment.expand_note))
+    with encoders:
+        cutout_url = put(f"cutout.{fmt}", partial(encode, ctx.images.get(first.cutout), fmt), kind)
+        segmented, expanded = [], []
+        for garment in garments:
+            crop, index = ctx.images.get(garment.crop), garment.item_index
+            crop_url = put(f"items/{index}.{fmt}", partial(encode, crop, fmt), kind)
+            thumb_url = put(f"items/{index}.thumb.webp", partial(thumbnail_webp, crop, settings.thumbnail_side),
+                            "image/webp")
+            segmented.append(SegmentedItem(label=garment.label, category=garment.category,
+                                           area_pixels=garment.area_pixels, bbox=garment.bbox, url=crop_url,
+                                           thumbnail_url=thumb_url))
+            if garment.expanded:
+                shot_url = put(f"items/{index}.expanded.{fmt}", partial(encode, ctx.images.get(garment.expanded), fmt),
+                               kind)
+                expanded.append(ExpandedItem(label=garment.label, url=shot_url, expanded=True, note=garment.expand_note))
+            else:
+                expanded.append(ExpandedItem(label=garment.label, url=crop_url, expanded=False,
+                                             note=garment.expand_note))
+    for write in writes:
+        write.result()  # every output is stored (or the first failure raises) before the document
 
     timings = {k: v for g in garments for k, v in g.timings.items() if k != "expand"}
     timings["expand"] = max(g.timings.get("expand", 0) for g in garments)  # garments expand in parallel

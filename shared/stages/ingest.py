@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from shared import cache
@@ -22,6 +23,13 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     if upload.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
         raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
     job = with_upload_choices(job, upload.metadata)
+    # The cache is keyed by the bytes, so a repeat upload is served before anything is decoded.
+    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), settings.fingerprint())
+    if settings.cache_enabled and len(upload.data) <= settings.max_upload_bytes:
+        hit = cache.serve(ctx.store, cache_key, job, {"ingest": _ms_since(started)})
+        if hit is not None:
+            return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
+
     image = normalise(
         upload.data,
         max_bytes=settings.max_upload_bytes,
@@ -29,13 +37,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
         min_side=settings.min_side,
         max_side=settings.working_max_side,
     )
-    cache_key = cache_key_for(image.sha256, settings.fingerprint())
     timings = {"ingest": _ms_since(started)}
-
-    if settings.cache_enabled:
-        hit = cache.serve(ctx.store, cache_key, job, timings)
-        if hit is not None:
-            return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
 
     working = work_key(job.job_id, "working.png")
     ctx.images.put(working, image.image)
