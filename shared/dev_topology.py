@@ -315,9 +315,11 @@ class LocalTopology:
         if name in ("upload_url", "status"):  # status checks the same bearer secret
             env.update(self._upload_url_env())
         # One request at a time where production allows one (max_instance_request_concurrency);
-        # functions-framework would otherwise serve 4 x cores requests at once per process.
+        # functions-framework would otherwise serve 4 x cores requests at once per process. A caller
+        # may pass THREADS to stand for several instances side by side.
         specs = [*self.stages, self.raw["failureHandler"], *self.raw.get("httpFunctions", [])]
-        env["THREADS"] = str(next(spec.get("concurrency", 1) for spec in specs if spec["name"] == name))
+        concurrency = next(spec.get("concurrency", 1) for spec in specs if spec["name"] == name)
+        env["THREADS"] = self.env.get("THREADS", str(concurrency))
         return env
 
     def _start_functions(self) -> None:

@@ -369,7 +369,10 @@ def topo(receiver, provider):
     """The topology with remove.bg (a local fake that can hold a photo) first in the chain and
     IS-Net behind it: deterministic and fast fault tests; `python -m shared.soak` and
     tests/test_topology.py run the model itself."""
-    env = {"CLOSET_WEBHOOK_URL": receiver.url, "CLOSET_MAX_DELIVERY_ATTEMPTS": "5", "CLOSET_EXPAND_POLICY": "never",
+    # THREADS: each function process stands for several instances, as Cloud Functions scales out,
+    # so a duplicated message can run beside its original.
+    env = {"THREADS": "4", "CLOSET_WEBHOOK_URL": receiver.url, "CLOSET_MAX_DELIVERY_ATTEMPTS": "5",
+           "CLOSET_EXPAND_POLICY": "never",
            "CLOSET_BACKGROUND_PROVIDERS": "removebg,local", "CLOSET_REMOVEBG_URL": provider.url, **SECRETS}
     topology = LocalTopology(env)
     try:
