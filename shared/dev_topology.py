@@ -151,6 +151,17 @@ class Watch:
             return list(self.items)
 
 
+def missing_tools() -> str | None:
+    """Why the emulator topology cannot start on this machine (no Java, no emulator), or None."""
+    if shutil.which("java") is None:
+        return "java not installed"
+    try:
+        pubsub_jar()
+    except TopologyError as exc:
+        return str(exc)
+    return None
+
+
 class LocalTopology:
     def __init__(self, env: dict[str, str] | None = None, *, workdir: Path | None = None, watch: bool = True,
                  write_state: bool = False, topology_file: Path = TOPOLOGY_JSON, ready_timeout_s: float = 60.0,

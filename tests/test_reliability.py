@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections import deque
@@ -30,7 +29,7 @@ import pytest
 from shared.adapters.blobstore.memory import MemoryBlobStore
 from shared.adapters.bus.base import Bus
 from shared.config import Settings
-from shared.dev_topology import LocalTopology, TopologyError, pubsub_jar
+from shared.dev_topology import LocalTopology, missing_tools
 from shared.dispatch import Dispatcher
 from shared.documents import ResultDocument
 from shared.errors import TransientError
@@ -59,19 +58,11 @@ SECRETS = {
 JOB_TIMEOUT = 150  # seconds; two busy CPUs, IS-Net for several photos at once
 
 
-def _missing_tools() -> str | None:
-    if shutil.which("java") is None:
-        return "java not installed"
-    try:
-        pubsub_jar()
-    except TopologyError as exc:
-        return str(exc)
-    return None
 
 
 # Like tests/test_topology.py: a developer without Java may skip; CI has the emulator.
-needs_emulators = pytest.mark.skipif(_missing_tools() is not None and not os.environ.get("CI"),
-                                     reason=_missing_tools() or "")
+needs_emulators = pytest.mark.skipif(missing_tools() is not None and not os.environ.get("CI"),
+                                     reason=missing_tools() or "")
 
 
 def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:

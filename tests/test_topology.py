@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import re
-import shutil
 import threading
 import time
 import urllib.error
@@ -27,7 +26,7 @@ import pytest
 
 from PIL import Image, ImageOps
 
-from shared.dev_topology import LocalTopology, TopologyError, pubsub_jar
+from shared.dev_topology import LocalTopology, missing_tools
 from shared.layout import job_id_for
 from shared.webhook import HEADER, verify
 
@@ -38,18 +37,10 @@ JOB_TIMEOUT = 120  # seconds; two CPUs run IS-Net for several photos at once
 WORKING_MAX_SIDE = 1200
 
 
-def _missing_tools() -> str | None:
-    if shutil.which("java") is None:
-        return "java not installed"
-    try:
-        pubsub_jar()
-    except TopologyError as exc:
-        return str(exc)
-    return None
 
 
 # A developer without Java may skip these; CI has the emulator, so there a missing tool is a failure.
-pytestmark = pytest.mark.skipif(_missing_tools() is not None and not os.environ.get("CI"), reason=_missing_tools() or "")
+pytestmark = pytest.mark.skipif(missing_tools() is not None and not os.environ.get("CI"), reason=missing_tools() or "")
 
 
 class Webhook:
