@@ -1,0 +1,2 @@
+"""Tooling around the pipeline: the CLI, the local run, the dev topology, packaging, benchmarks and
+training. It imports `shared/`; nothing in `shared/` imports it, and no function's zip carries it."""

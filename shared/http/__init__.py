@@ -1,0 +1,1 @@
+"""The HTTP functions' logic: signed upload URLs and the job-status endpoint."""

@@ -1,0 +1,1 @@
+"""Pixels and weights: image decoding and encoding, mask post-processing, model files."""
