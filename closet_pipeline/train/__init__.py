@@ -1,0 +1,1 @@
+"""Training the garment models (`make models`): data splits, training, ONNX export, evaluation."""
