@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: run test model package dev bench soak clean
+.PHONY: run test tools model package dev bench soak clean
 
 # The virtual environment, installed from the pinned constraints (what the tests ran is what deploys).
 $(READY): pyproject.toml constraints.txt
@@ -19,8 +19,18 @@ model: $(READY)
 run: model
 	$(BIN)/closet-pipeline process examples/*.jpg --out out
 
+# What the tests need beyond Python packages: Debian's chromium for the browser tests (no test tool
+# can download a browser here). Java, google-cloud-cli's Pub/Sub emulator and Terraform are checked
+# by the tests themselves, which fail with a one-line reason when one is missing.
+tools:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  echo "make tools: installing Debian's chromium for the browser tests"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 # pytest exits 5 when it collects nothing: say so instead of passing silently or failing obscurely.
-test: model
+test: model tools
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$status
 
@@ -28,15 +38,16 @@ test: model
 dev: model
 	$(BIN)/closet-pipeline dev
 
+# Function zips from git's tree (commit first): closet_pipeline/packaging.py.
 package: model
-	$(BIN)/python -m shared.packaging --out build/functions
+	$(BIN)/python -m closet_pipeline.packaging --out build/functions
 
 clean:
 	rm -rf out build .pytest_cache
 
 bench: model
-	$(BIN)/python -m shared.bench --out BENCHMARKS.md
+	$(BIN)/python -m closet_pipeline.bench.run --out BENCHMARKS.md
 
 # 200 uploads within a minute through the emulator topology (RELIABILITY.md).
 soak: model
-	$(BIN)/python -m shared.soak --count 200 --over 60 --fresh 10 --timeout 900
+	$(BIN)/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --timeout 900

@@ -99,7 +99,6 @@ class Settings(BaseSettings):
     results_bucket: str = Field("closet-results", description="Bucket of results.")
     cache_bucket: str = Field("closet-cache", description="Bucket of cached results.")
     signed_url_ttl_s: int = Field(3600, ge=60, le=604800, description="Lifetime of signed result URLs.")
-    max_delivery_attempts: int = Field(5, ge=5, le=100, description="Pub/Sub deliveries before a message is dead-lettered.")
 
     @field_validator("background_providers", mode="before")
     @classmethod

@@ -101,8 +101,3 @@ class StorageUnavailable(TransientError):
 class RetriesExhausted(PermanentError):
     code = "RETRIES_EXHAUSTED"
     default_message = "Processing kept failing after several attempts and was stopped."
-
-
-def as_pipeline_error(exc: BaseException) -> PipelineError:
-    """The error as the result document reports it: unknown exceptions become INTERNAL_ERROR."""
-    return exc if isinstance(exc, PipelineError) else PipelineError()

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidObjectPath
 
-# \Z, not $: "$" would also accept a trailing newline.
-_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
-_FILE = re.compile(r"\A[^/\x00-\x1f]{1,200}\Z")
+# The one id rule (user, cloth and job ids), always applied with fullmatch: "$" would also accept
+# a trailing newline.
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FILE = re.compile(r"[^/\x00-\x1f]{1,200}")
+
+
+def is_id(value: object) -> bool:
+    return isinstance(value, str) and ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,9 @@ def parse_upload_key(key: str) -> UploadPath:
     if len(parts) != 4 or parts[0] != "uploads":
         raise InvalidObjectPath(f"Refused upload {key!r}: expected uploads/{{userId}}/{{clothId}}/{{file}}.")
     _, user_id, cloth_id, file_name = parts
-    if not _ID.match(user_id) or not _ID.match(cloth_id):
+    if not is_id(user_id) or not is_id(cloth_id):
         raise InvalidObjectPath(f"Refused upload {key!r}: user and cloth ids are letters, digits, '-' and '_'.")
-    if not _FILE.match(file_name) or file_name in (".", ".."):
+    if not _FILE.fullmatch(file_name) or file_name in (".", ".."):
         raise InvalidObjectPath(f"Refused upload {key!r}: the file name is not acceptable.")
     return UploadPath(user_id, cloth_id, file_name)
 

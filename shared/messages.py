@@ -8,15 +8,24 @@ corrupting the next stage.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.errors import InvalidMessage
+from shared.layout import is_id
 
 SCHEMA_VERSION = 1
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def _id(value: str) -> str:
+    if not is_id(value):
+        raise ValueError("ids are 1-64 letters, digits, '-' and '_'")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
 
 
 class Category(str, Enum):
@@ -45,9 +54,9 @@ class Frozen(BaseModel):
 class Job(Frozen):
     """Who and what a job is about; travels unchanged through every stage."""
 
-    job_id: str = Field(pattern=ID_PATTERN)
-    cloth_id: str = Field(pattern=ID_PATTERN)
-    user_id: str = Field(pattern=ID_PATTERN)
+    job_id: Id
+    cloth_id: Id
+    user_id: Id
     image_type: ImageType = ImageType.SINGLE_ITEM
     category_hint: Category | None = None
     upload: str  # object key of the original upload

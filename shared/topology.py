@@ -26,7 +26,6 @@ class Topology:
     progress_topic: str
     results_topic: str
     dead_letter_topic: str
-    upload_prefix: str
 
     def stage(self, name: str) -> StageSpec:
         for spec in self.stages:
@@ -42,6 +41,11 @@ class Topology:
     def first(self) -> StageSpec:
         return self.stages[0]
 
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The stages in the order a photo passes them: the one definition of that order."""
+        return tuple(spec.name for spec in self.stages)
+
 
 @lru_cache(maxsize=1)
 def load() -> Topology:
@@ -49,4 +53,4 @@ def load() -> Topology:
     stages = tuple(
         StageSpec(s["name"], s["topic"], s["next"], s["timeoutSeconds"], s["concurrency"]) for s in raw["stages"]
     )
-    return Topology(stages, raw["topics"]["progress"], raw["topics"]["results"], raw["topics"]["deadLetter"], raw["uploadPrefix"])
+    return Topology(stages, raw["topics"]["progress"], raw["topics"]["results"], raw["topics"]["deadLetter"])

@@ -18,7 +18,7 @@ locals {
   bucket_prefix       = "${var.project_id}-${var.name_prefix}"
   functions_build_dir = startswith(var.functions_build_dir, "/") ? var.functions_build_dir : "${path.module}/${var.functions_build_dir}"
 
-  # The remove_background zip carries the model here (shared/packaging.py); Cloud Functions unpacks
+  # The remove_background zip carries the model here (closet_pipeline/packaging.py); Cloud Functions unpacks
   # the source into /workspace.
   model_path_in_zip = "models/isnet-general-use-small.onnx"
 
@@ -32,12 +32,11 @@ locals {
       CLOSET_MODEL_PATH            = "/workspace/${local.model_path_in_zip}"
       CLOSET_EXPAND_POLICY         = var.expand_policy
       CLOSET_SIGNED_URL_TTL_S      = tostring(var.signed_url_ttl_seconds)
-      CLOSET_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
       LOG_EXECUTION_ID             = "true"
     },
     var.webhook_url == "" ? {} : { CLOSET_WEBHOOK_URL = var.webhook_url },
     var.hf_space == "" ? {} : { CLOSET_HF_SPACE = var.hf_space },
-    # The status function's CORS answer (shared/job_status.py); unset means any origin.
+    # The status function's CORS answer (shared/http/status.py); unset means any origin.
     length(var.app_origins) == 0 ? {} : { CLOSET_CORS_ORIGINS = join(",", var.app_origins) },
     var.extra_environment,
   )

@@ -1,4 +1,4 @@
-# The bucket of function sources. `make package` (python -m shared.packaging --out build/functions)
+# The bucket of function sources. `make package` (python -m closet_pipeline.packaging --out build/functions)
 # builds one deterministic zip per function; modules/function uploads each as
 # "<function>-<md5>.zip", so only a function whose zip changed is rebuilt and redeployed.
 resource "google_storage_bucket" "function_source" {

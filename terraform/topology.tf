@@ -142,7 +142,7 @@ locals {
       generated = false
     }
     upload-url-secret = {
-      env       = "CLOSET_UPLOAD_URL_SECRET" # read by shared/upload_urls.py: Authorization: Bearer <it>
+      env       = "CLOSET_UPLOAD_URL_SECRET" # read by shared/http/upload_url.py: Authorization: Bearer <it>
       consumers = keys(local.http_functions)
       mounted   = true
       generated = true

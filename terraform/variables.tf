@@ -152,7 +152,7 @@ variable "extra_environment" {
 # -- delivery and scaling -----------------------------------------------------------------------
 
 variable "max_delivery_attempts" {
-  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler (also CLOSET_MAX_DELIVERY_ATTEMPTS)."
+  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler."
   type        = number
   default     = 5
 
@@ -253,7 +253,7 @@ variable "force_destroy_buckets" {
 # -- source and build ---------------------------------------------------------------------------
 
 variable "functions_build_dir" {
-  description = "Folder of the function zips that `make package` builds (python -m shared.packaging), relative to this terraform/ folder or absolute."
+  description = "Folder of the function zips that `make package` builds (python -m closet_pipeline.packaging), relative to this terraform/ folder or absolute."
   type        = string
   default     = "../build/functions"
 }

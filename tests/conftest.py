@@ -28,3 +28,22 @@ def photo_bytes():
 def configure(settings: Settings, **changes) -> Settings:
     """Settings with some values changed, validated as if they came from the environment."""
     return Settings(**{**settings.model_dump(), **changes})
+
+
+# A missing tool fails the tests that need it, with one line saying which: never a skip that hides them.
+@pytest.fixture(scope="session")
+def emulator_tools() -> None:
+    from closet_pipeline.dev.tools import missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"the emulator topology cannot run here: {missing}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser_tools(emulator_tools) -> None:
+    from closet_pipeline.dev.tools import missing_tools
+
+    missing = missing_tools(browser=True)
+    if missing:
+        pytest.fail(f"the browser tests cannot run here: {missing}", pytrace=False)

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from closet_pipeline.local_run import LocalPipeline
 from shared.config import Settings
 from shared.documents import ResultDocument
 from shared.errors import ImageTooLarge, InvalidObjectPath
-from shared.image_io import normalise
 from shared.layout import parse_upload_key, results_prefix
-from shared.local_run import LocalPipeline
+from shared.media.image_io import normalise
 from shared.messages import IngestDone, Job
 from tests import corpus
 
@@ -77,9 +77,9 @@ class Run:
         self.deliveries: list[tuple[str, str | None, int]] = []  # stage, job id, delivery attempt
         handle = pipeline.dispatcher.handle
 
-        def counting(stage_name, data, attributes=None, attempt=1):
+        def counting(stage_name, data, attempt=1):
             self.deliveries.append((stage_name, job_of(data), attempt))
-            return handle(stage_name, data, attributes, attempt)
+            return handle(stage_name, data, attempt)
 
         pipeline.dispatcher.handle = counting  # the bus's handlers look it up on every delivery
 

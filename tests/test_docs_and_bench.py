@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from shared import bench
+from closet_pipeline.bench import run as bench
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

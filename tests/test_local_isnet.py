@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared import model_weights
 from shared.errors import ModelUnavailable
+from shared.media import model_weights
 from shared.providers.background import build_background_chain
 from shared.providers.background.local_isnet import LocalIsnetRemover
-
 from tests.conftest import DATA
 
 

@@ -1,12 +1,12 @@
-"""`make package` (shared.packaging.build_all): one deterministic zip per function, deployable as is.
+"""`make package` (closet_pipeline.packaging.build_all): one deterministic zip per function, deployable as is.
 
 Every function shared/topology.json names gets a zip with its main.py, its requirements.txt, the
-shared/ library and (remove_background) the model. Two builds are byte-identical, whatever the
-files' timestamps or stray caches, so Terraform's md5-named objects redeploy only what changed.
-Each zip is then unpacked and its `main` imported in a fresh virtual environment made from that
-zip's requirements.txt alone (one per distinct requirement set), with cloud access blocked: a
-missing dependency, or an import that loads the model or calls a service, fails here rather than
-on deploy. The real model is 44 MB; these tests use a small fake file.
+modules of shared/ that it reaches and (remove_background) the model, all read from git's tree.
+The builds run in a throwaway git repository holding a copy of this checkout, so the tests can
+commit edits and watch which zips change. Each zip is then unpacked and every module it carries
+imported in a fresh virtual environment made from that zip's requirements.txt alone, with cloud
+access blocked: a missing module or dependency, or an import that loads the model or calls a
+service, fails here rather than on deploy. The real model is 44 MB; these tests use a small fake file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import packaging
+from closet_pipeline import packaging
 
 REPO = Path(__file__).resolve().parent.parent
 TOPOLOGY = json.loads((REPO / "shared" / "topology.json").read_text(encoding="utf-8"))
@@ -40,16 +40,35 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()  # as Terraform's filemd5() computes it
 
 
-def shared_files(root: Path) -> set[str]:
-    """What the zip must carry of shared/: every file but caches and hidden files."""
-    found = set()
-    for path in (root / "shared").rglob("*"):
-        relative = path.relative_to(root)
-        cached = "__pycache__" in relative.parts or path.suffix in {".pyc", ".pyo"}
-        hidden = any(part.startswith(".") for part in relative.parts)
-        if path.is_file() and not cached and not hidden:
-            found.add(relative.as_posix())
-    return found
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+
+
+def copy_checkout(target: Path) -> Path:
+    """This checkout's tracked files as they are on disk, committed in a new repository."""
+    for relative in git(REPO, "ls-files", "-z").split("\0"):
+        source = REPO / relative
+        if relative and source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+    git(target, "init", "-q")
+    commit_all(target, "copy")
+    return target
+
+
+def names_in(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        return set(archive.namelist())
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_checkout(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +79,9 @@ def fake_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, fake_model: Path) -> dict[str, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, fake_model: Path, repo: Path) -> dict[str, Path]:
     """`make package` into a temporary folder: fails while a function's folder is missing."""
-    return packaging.build_all(tmp_path_factory.mktemp("build") / "functions", fake_model)
+    return packaging.build_all(tmp_path_factory.mktemp("build") / "functions", fake_model, root=repo)
 
 
 # -- what gets built ----------------------------------------------------------------------------
@@ -75,24 +94,36 @@ def test_functions_come_from_the_topology():
     )
 
 
-def test_every_function_is_packaged(built: dict[str, Path]):
+def test_every_function_is_packaged(built: dict[str, Path], repo: Path):
     assert list(built) == FUNCTIONS
-    expected_shared = shared_files(REPO)
-    assert "shared/topology.json" in expected_shared and "shared/config.py" in expected_shared
     for name, path in built.items():
         assert path.name == f"{name}.zip" and path.is_file()
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             assert archive.testzip() is None
             for required in ("main.py", "requirements.txt"):
-                assert archive.read(required) == (REPO / "functions" / name / required).read_bytes()
-            assert {n for n in names if n.startswith("shared/")} == expected_shared, f"{name}: shared/ incomplete"
-            assert archive.read("shared/topology.json") == (REPO / "shared" / "topology.json").read_bytes()
+                assert archive.read(required) == (repo / "functions" / name / required).read_bytes()
+            assert archive.read("shared/topology.json") == (repo / "shared" / "topology.json").read_bytes()
+            assert {"shared/__init__.py", "shared/config.py", "shared/errors.py"} <= set(names), name
             assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))], name
+            assert not [n for n in names if n.startswith("closet_pipeline/")], f"{name} carries tooling"
             if name == packaging.MODEL_FUNCTION:
                 assert archive.read("models/isnet-general-use-small.onnx") == FAKE_MODEL
             else:
                 assert not [n for n in names if n.startswith("models/")], f"{name} must not carry the model"
+
+
+def test_each_zip_carries_only_what_its_function_reaches(built: dict[str, Path]):
+    ingest, background = names_in(built["ingest"]), names_in(built["remove_background"])
+    upload_url = names_in(built["upload_url"])
+    assert "shared/stages/ingest.py" in ingest and "shared/stages/remove_background.py" not in ingest
+    assert not [n for n in ingest if n.startswith("shared/providers/")], "ingest runs no provider"
+    assert {"shared/stages/remove_background.py", "shared/providers/background/local_isnet.py",
+            "shared/media/model_weights.py"} <= background
+    assert not {"shared/stages/ingest.py", "shared/stages/expand.py", "shared/providers/generation/base.py"} & background
+    assert not [n for n in upload_url if n.startswith(("shared/stages/", "shared/runtime/"))]
+    # a provider named in a registry string ("module:Class") is reached too
+    assert "shared/providers/generation/gemini.py" in names_in(built["expand"])
 
 
 def test_zip_entries_are_normalised(built: dict[str, Path]):
@@ -115,32 +146,36 @@ def test_model_path_in_the_zip_is_what_terraform_configures():
 # -- determinism --------------------------------------------------------------------------------
 
 
-def test_two_builds_are_identical(built: dict[str, Path], fake_model: Path, tmp_path: Path):
-    again = packaging.build_all(tmp_path / "again", fake_model)
+def test_two_builds_are_identical(built: dict[str, Path], fake_model: Path, repo: Path, tmp_path: Path):
+    again = packaging.build_all(tmp_path / "again", fake_model, root=repo)
     assert {n: md5(p) for n, p in again.items()} == {n: md5(p) for n, p in built.items()}
 
 
-def test_timestamps_and_caches_do_not_change_the_zip(built: dict[str, Path], fake_model: Path, tmp_path: Path):
-    # A copy of the sources with other modification times, bytecode caches and editor droppings.
-    root = tmp_path / "repo"
-    shutil.copytree(REPO / "shared", root / "shared", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copytree(REPO / "functions", root / "functions", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for path in [*root.rglob("*.py"), *root.rglob("*.txt"), *root.rglob("*.json")]:
-        os.utime(path, (1_700_000_000, 1_700_000_000))
-    for folder in (root / "shared", root / "shared" / "providers", root / "functions" / FUNCTIONS[0]):
-        (folder / "__pycache__").mkdir(exist_ok=True)
-        (folder / "__pycache__" / "junk.cpython-311.pyc").write_bytes(b"\x00junk")
-        (folder / ".DS_Store").write_bytes(b"junk")
-    (root / "functions" / FUNCTIONS[0] / "stray.pyc").write_bytes(b"junk")
+def test_only_committed_files_ship(built: dict[str, Path], fake_model: Path, repo: Path, tmp_path: Path):
+    (repo / "shared" / "untracked_secret.py").write_text("KEY = 'x'\n")
+    (repo / "functions" / "ingest" / "main.py").write_text("# uncommitted edit\n")
+    try:
+        rebuilt = packaging.build_all(tmp_path / "out", fake_model, root=repo)
+        assert {n: md5(p) for n, p in rebuilt.items()} == {n: md5(p) for n, p in built.items()}
+    finally:
+        git(repo, "checkout", "--", "functions/ingest/main.py")
+        (repo / "shared" / "untracked_secret.py").unlink()
 
-    rebuilt = packaging.build_all(tmp_path / "out", fake_model, root=root)
-    assert {n: md5(p) for n, p in rebuilt.items()} == {n: md5(p) for n, p in built.items()}
 
-    # ...while a change of content does change that function's zip, and only the zips carrying it.
-    (root / "functions" / FUNCTIONS[0] / "main.py").write_text("# changed\n", encoding="utf-8")
-    changed = packaging.build_all(tmp_path / "changed", fake_model, root=root, names=[FUNCTIONS[0], FUNCTIONS[-1]])
-    assert md5(changed[FUNCTIONS[0]]) != md5(built[FUNCTIONS[0]])
-    assert md5(changed[FUNCTIONS[-1]]) == md5(built[FUNCTIONS[-1]])
+def test_zips_change_only_when_what_they_run_changes(built: dict[str, Path], fake_model: Path, tmp_path: Path):
+    repo = copy_checkout(tmp_path / "repo")  # this test commits: its own copy
+    before = {n: md5(p) for n, p in built.items()}
+    # A benchmark edit changes no zip.
+    with (repo / "closet_pipeline" / "bench" / "report.py").open("a") as handle:
+        handle.write("# a benchmark edit\n")
+    commit_all(repo, "bench")
+    assert {n: md5(p) for n, p in packaging.build_all(tmp_path / "b", fake_model, root=repo).items()} == before
+    # An edit of expand's stage redeploys expand only.
+    with (repo / "shared" / "stages" / "expand.py").open("a") as handle:
+        handle.write("# an expand edit\n")
+    commit_all(repo, "expand")
+    after = {n: md5(p) for n, p in packaging.build_all(tmp_path / "e", fake_model, root=repo).items()}
+    assert [n for n in FUNCTIONS if after[n] != before[n]] == ["expand"]
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -150,7 +185,7 @@ def test_missing_model_fails_remove_background_only(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("CLOSET_MODEL_DIR", str(tmp_path / "empty-model-dir"))
     out = tmp_path / "out"
     with pytest.raises(packaging.PackagingError, match="remove_background") as failure:
-        packaging.build_all(out, None)
+        packaging.build_all(out, None)  # this checkout's HEAD
     assert "--model" in str(failure.value)
     assert sorted(p.stem for p in out.glob("*.zip")) == sorted(n for n in FUNCTIONS if n != packaging.MODEL_FUNCTION)
     with pytest.raises(packaging.PackagingError, match="does not exist"):
@@ -175,7 +210,7 @@ def test_unknown_function_is_refused(tmp_path: Path, fake_model: Path):
 def test_command_line_builds_the_same_zips(built: dict[str, Path], fake_model: Path, tmp_path: Path):
     out = tmp_path / "cli"
     done = subprocess.run(
-        [sys.executable, "-m", "shared.packaging", "--out", str(out), "--model", str(fake_model)],
+        [sys.executable, "-m", "closet_pipeline.packaging", "--out", str(out), "--model", str(fake_model)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -186,7 +221,7 @@ def test_command_line_builds_the_same_zips(built: dict[str, Path], fake_model: P
         assert md5(out / f"{name}.zip") == md5(path)
         assert md5(path) in done.stdout
     failed = subprocess.run(
-        [sys.executable, "-m", "shared.packaging", "--out", str(out), "--model", str(tmp_path / "missing.onnx")],
+        [sys.executable, "-m", "closet_pipeline.packaging", "--out", str(out), "--model", str(tmp_path / "missing.onnx")],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -262,12 +297,15 @@ def environments(unpacked: dict[str, Path], tmp_path_factory: pytest.TempPathFac
 
 
 IMPORT_CHECK = """
-import sys
+import importlib, pathlib, sys
 sys.path.insert(0, sys.argv[1])
 import main
 import shared
 assert shared.__file__.startswith(sys.argv[1]), "shared/ must come from the zip, not " + shared.__file__
 assert callable(getattr(main, "handle", None)), "main.handle is missing"
+# every module the zip carries imports from the zip alone (the ones a provider loads later included)
+for path in sorted(pathlib.Path(sys.argv[1], "shared").rglob("*.py")):
+    importlib.import_module(".".join(path.relative_to(sys.argv[1]).with_suffix("").parts).removesuffix(".__init__"))
 print("imported", main.__name__)
 """
 

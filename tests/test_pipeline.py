@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.adapters.blobstore.memory import MemoryBlobStore
+from closet_pipeline.adapters.memory import MemoryBlobStore
+from closet_pipeline.local_run import LocalPipeline
 from shared.config import ExpandPolicy
 from shared.documents import ProgressEvent
-from shared.image_io import decode
-from shared.local_run import LocalPipeline
+from shared.media.image_io import decode
 from shared.messages import Category
+from shared.stages import remove_background
 from shared.topology import load as load_topology
-
 from tests.conftest import PHOTOS, configure
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.removebg import FakeRemoveBg
@@ -117,7 +117,7 @@ def test_duplicated_message_gives_one_result_without_recomputing(settings, photo
     topology = load_topology()
     ingest_done = next(data for topic, data, _ in pipeline.bus.published if topic == topology.stage("remove_background").topic)
     calls = []
-    chain = pipeline.ctx.background_chain
+    chain = remove_background.chain(pipeline.ctx)
     original = chain.mask
     chain.mask = lambda image: calls.append(1) or original(image)
     pipeline.bus.publish(topology.stage("remove_background").topic, ingest_done)  # Pub/Sub redelivers
@@ -170,7 +170,10 @@ def test_background_chain_falls_back_and_records_who_served(settings, photo_byte
         served = pipeline.process_bytes(photo_bytes(PANTS), "b.jpg", cloth_id="b")
         pipeline.close()
     assert fell_back.success and fell_back.providers["remove_background"] == "local"
+    # the reason the first provider was passed over reaches the result
+    assert fell_back.providers["remove_background_skipped"].startswith("removebg: remove.bg answered 503")
     assert served.success and served.providers["remove_background"] == "removebg"
+    assert "remove_background_skipped" not in served.providers
 
 
 def test_messages_between_stages_are_small_and_carry_no_image_bytes(pipeline):

@@ -8,7 +8,7 @@ concurrent duplicate of the message that finishes a job.
 On the emulator topology (one per module, CLOSET_MAX_DELIVERY_ATTEMPTS=5, a webhook receiver that
 can refuse connections or answer 500): a stage's process SIGKILLed mid-photo and started again,
 the same message delivered twice at once, the same bytes uploaded twice at once, the webhook
-receiver failing for a while or for good, a small soak (shared/soak.py), and no secret in any log.
+receiver failing for a while or for good, a small soak (closet_pipeline/dev/soak.py), and no secret in any log.
 
 Bad input is tests/test_bad_input.py; the poison message (dead-lettered after 5 deliveries, then
 reported once) is tests/test_topology.py::test_poison_message_is_dead_lettered_and_reported_once.
@@ -26,20 +26,20 @@ from urllib.parse import unquote
 
 import pytest
 
-from shared.adapters.blobstore.memory import MemoryBlobStore
+from closet_pipeline.adapters.memory import MemoryBlobStore
+from closet_pipeline.dev.soak import base_photos, run_soak, variant
+from closet_pipeline.dev.topology import LocalTopology
+from closet_pipeline.local_run import LocalPipeline, MemoryWorkImages, all_stages
 from shared.adapters.bus.base import Bus
 from shared.config import Settings
-from shared.dev_topology import LocalTopology, missing_tools
-from shared.dispatch import Dispatcher
 from shared.documents import ResultDocument
 from shared.errors import TransientError
 from shared.layout import results_prefix, work_key
-from shared.local_run import LocalPipeline
 from shared.messages import GarmentDone, Job
-from shared.soak import base_photos, run_soak, variant
-from shared.stages.context import MemoryWorkImages, StageContext
+from shared.runtime.dispatch import Dispatcher
+from shared.runtime.webhook import HEADER, verify
+from shared.stages.context import StageContext
 from shared.topology import load as load_topology
-from shared.webhook import HEADER, verify
 from tests.conftest import configure
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.removebg import TIMEOUT, FakeRemoveBg
@@ -60,9 +60,7 @@ JOB_TIMEOUT = 150  # seconds; two busy CPUs, IS-Net for several photos at once
 
 
 
-# Like tests/test_topology.py: a developer without Java may skip; CI has the emulator.
-needs_emulators = pytest.mark.skipif(missing_tools() is not None and not os.environ.get("CI"),
-                                     reason=missing_tools() or "")
+needs_emulators = pytest.mark.usefixtures("emulator_tools")
 
 
 def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
@@ -228,7 +226,7 @@ def test_concurrent_duplicate_of_the_last_garment_gives_one_result(settings):
     store, images = MemoryBlobStore(), MemoryWorkImages()
     ctx = StageContext(configure(settings, **{"cache_enabled": False}), store, images)
     bus = _GateBus(topology.results_topic)
-    dispatcher = Dispatcher(ctx, bus, topology=topology)
+    dispatcher = Dispatcher(ctx, bus, all_stages(), topology=topology)
     job = Job(job_id="dupjob", cloth_id="c", user_id="u", upload="uploads/u/c/a.jpg")
     cutout = Image.new("RGBA", (64, 64), (200, 10, 10, 255))
     images.put(work_key("dupjob", "cutout.png"), cutout)
@@ -310,7 +308,7 @@ class Receiver:
         with self.lock:
             return [c for c in self.calls if c["jobId"] == job_id and (not delivered or c["status"] < 300)]
 
-    def calls_by_job(self) -> dict[str, list[bool]]:  # what shared.soak reads
+    def calls_by_job(self) -> dict[str, list[bool]]:  # what closet_pipeline.dev.soak reads
         out: dict[str, list[bool]] = {}
         with self.lock:
             for call in self.calls:
@@ -358,7 +356,7 @@ def provider():
 @pytest.fixture(scope="module")
 def topo(receiver, provider):
     """The topology with remove.bg (a local fake that can hold a photo) first in the chain and
-    IS-Net behind it: deterministic and fast fault tests; `python -m shared.soak` and
+    IS-Net behind it: deterministic and fast fault tests; `python -m closet_pipeline.dev.soak` and
     tests/test_topology.py run the model itself."""
     # THREADS: each function process stands for several instances, as Cloud Functions scales out,
     # so a duplicated message can run beside its original.
@@ -579,7 +577,7 @@ def test_webhook_receiver_that_never_recovers_leaves_the_result_on_the_topic(top
 @pytest.mark.usefixtures("logs_on_failure")
 def test_small_soak(topo, receiver):
     """`make soak` in small: 8 uploads in 4 s, one with fresh bytes (a full run), seven repeats of
-    a finished photo (cache hits). The full-size soak with the model is `python -m shared.soak`."""
+    a finished photo (cache hits). The full-size soak with the model is `python -m closet_pipeline.dev.soak`."""
     report = run_soak(topo, count=8, over_s=4, fresh=1, distinct=1, repeat_of=[cached_photo(topo)],
                       timeout_s=JOB_TIMEOUT, user_id="soak", webhook=receiver, log=lambda message: None)
     print(report.table())

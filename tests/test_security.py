@@ -29,19 +29,20 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from shared import upload_urls
+from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
+from closet_pipeline.adapters.memory import MemoryBlobStore
+from closet_pipeline.dev.keys import generate_service_account_info
+from closet_pipeline.local_run import LocalPipeline
 from shared.adapters.blobstore.gcs import GcsBlobStore
-from shared.adapters.blobstore.local import LocalFolderBlobStore
-from shared.adapters.blobstore.memory import MemoryBlobStore
-from shared.config import Settings, get_settings
+from shared.config import get_settings
 from shared.documents import ResultDocument
 from shared.errors import InvalidObjectPath
-from shared.events import job_request_from_notification
+from shared.http import common, upload_url
 from shared.layout import job_id_for, parse_upload_key, upload_key
-from shared.local_run import LocalPipeline
-from shared.logs import CloudLoggingFormatter
 from shared.messages import Job, JobRequest
-from shared.webhook import HEADER, WebhookNotifier, verify
+from shared.runtime.events import job_request_from_notification
+from shared.runtime.logs import CloudLoggingFormatter
+from shared.runtime.webhook import HEADER, WebhookNotifier, verify
 from tests.conftest import configure
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.http import FakeHttpServer, Reply
@@ -137,7 +138,7 @@ def signer():
     from google.cloud import storage
     from google.oauth2 import service_account
 
-    info = upload_urls.generate_service_account_info("closet-test")
+    info = generate_service_account_info("closet-test")
     client = storage.Client(project="closet-test",
                             credentials=service_account.Credentials.from_service_account_info(info),
                             client_options={"api_endpoint": "http://127.0.0.1:4443"})
@@ -180,10 +181,10 @@ def _with_query(url: str, **changes: str) -> str:
 
 def test_signed_upload_url_binds_key_type_size_method_and_expiry(signer):
     client, public_key, email = signer
-    request = upload_urls.parse_request({"userId": "7", "clothId": "c-1", "fileName": "shirt.heic",
+    request = upload_url.parse_request({"userId": "7", "clothId": "c-1", "fileName": "shirt.heic",
                                          "contentType": "image/heic"})
     before = datetime.datetime.now(datetime.timezone.utc)
-    answer = upload_urls.signed_upload(client, "closet-uploads", request, 25_000_000)
+    answer = upload_url.signed_upload(client, "closet-uploads", request, 25_000_000)
     url, headers = answer["url"], answer["headers"]
     assert answer["objectKey"] == "uploads/7/c-1/shirt.heic"  # under this user's prefix, nowhere else
     assert unquote(urlsplit(url).path) == "/closet-uploads/uploads/7/c-1/shirt.heic"
@@ -215,8 +216,8 @@ def test_signed_upload_url_binds_key_type_size_method_and_expiry(signer):
 def test_file_name_cannot_inject_into_the_signed_url(signer):
     client, public_key, _ = signer
     name = "x.jpg?X-Goog-Expires=604800&X-Goog-SignedHeaders=host#frag"
-    request = upload_urls.parse_request({"userId": "7", "clothId": "c", "fileName": name, "contentType": "image/jpeg"})
-    answer = upload_urls.signed_upload(client, "closet-uploads", request, 1000)
+    request = upload_url.parse_request({"userId": "7", "clothId": "c", "fileName": name, "contentType": "image/jpeg"})
+    answer = upload_url.signed_upload(client, "closet-uploads", request, 1000)
     parts = urlsplit(answer["url"])
     assert unquote(parts.path) == f"/closet-uploads/uploads/7/c/{name}" and parts.fragment == ""
     params = dict(parse_qsl(parts.query))
@@ -225,14 +226,14 @@ def test_file_name_cannot_inject_into_the_signed_url(signer):
 
 
 def test_upload_url_refuses_an_id_with_a_trailing_newline(monkeypatch):
-    with pytest.raises(upload_urls.UploadUrlError) as refused:
-        upload_urls.parse_request({"userId": "7\n", "clothId": "c", "fileName": "a.jpg", "contentType": "image/jpeg"})
+    with pytest.raises(common.HttpError) as refused:
+        upload_url.parse_request({"userId": "7\n", "clothId": "c", "fileName": "a.jpg", "contentType": "image/jpeg"})
     assert refused.value.status == 400
 
 
 def test_upload_url_requests_for_paths_outside_the_users_prefix_are_400(monkeypatch, signer):
     client, _, _ = signer
-    monkeypatch.setenv(upload_urls.SECRET_ENV, "up-secret")
+    monkeypatch.setenv(common.SECRET_ENV, "up-secret")
     get_settings.cache_clear()
     settings = SimpleNamespace(project_id="closet-test", uploads_bucket="closet-uploads", max_upload_bytes=1000)
     try:
@@ -241,7 +242,7 @@ def test_upload_url_requests_for_paths_outside_the_users_prefix_are_400(monkeypa
             body = {"userId": "7", "clothId": "c", "fileName": "a.jpg", "contentType": "image/jpeg", **change}
             request = SimpleNamespace(method="POST", headers={"Authorization": "Bearer up-secret"},
                                       get_json=lambda silent=True, b=body: b)
-            answer, status, _ = upload_urls.handle_http(request, client, settings)
+            answer, status, _ = upload_url.handle_http(request, client, settings)
             assert status == 400 and "url" not in answer, change
     finally:
         get_settings.cache_clear()
@@ -306,7 +307,7 @@ SECRETS = {
 def test_secrets_never_appear_in_logs_messages_objects_or_results(monkeypatch, caplog, capfd, photo_bytes, signer):
     caplog.set_level(logging.DEBUG)
     formatted = io.StringIO()
-    json_handler = logging.StreamHandler(formatted)  # the functions' own format (shared/logs.py)
+    json_handler = logging.StreamHandler(formatted)  # the functions' own format (shared/runtime/logs.py)
     json_handler.setFormatter(CloudLoggingFormatter())
     json_handler.setLevel(logging.DEBUG)
     logging.getLogger().addHandler(json_handler)
@@ -338,7 +339,7 @@ def test_secrets_never_appear_in_logs_messages_objects_or_results(monkeypatch, c
                     method="POST", headers={"Authorization": f"Bearer {token}"} if token else {},
                     get_json=lambda silent=True: {"userId": "u1", "clothId": "c4", "fileName": "a.jpg",
                                                   "contentType": "image/jpeg"})
-                calls.append(upload_urls.handle_http(request, client, settings))
+                calls.append(upload_url.handle_http(request, client, settings))
         finally:
             get_settings.cache_clear()
             logging.getLogger().removeHandler(json_handler)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from shared import cli, stage_report
+from closet_pipeline.local_run import LocalPipeline
+from closet_pipeline.report import build_report, load_documents, percentile, split_gcs, summarise
+from closet_pipeline import cli
+from closet_pipeline import report as stage_report
 from shared.config import Settings
 from shared.documents import ResultDocument
-from shared.local_run import LocalPipeline
-from shared.stage_report import build_report, load_documents, percentile, split_gcs, summarise
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 

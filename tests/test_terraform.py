@@ -432,7 +432,7 @@ def test_functions_match_the_topology(console, tf, topology):
 
 
 def test_function_environment_names_are_settings(tf, topology):
-    from shared.upload_urls import SECRET_ENV
+    from shared.http.common import SECRET_ENV
 
     fields = {f"CLOSET_{name.upper()}" for name in Settings.model_fields} | {SECRET_ENV}
     for area in topology["areas"]:
@@ -449,7 +449,7 @@ def test_function_environment_names_are_settings(tf, topology):
 
 
 def test_model_path_matches_the_packaged_model(tf):
-    from shared import packaging
+    from closet_pipeline import packaging
 
     root_locals = tf.locals(".")
     assert root_locals["model_path_in_zip"] == packaging.MODEL_ARCNAME

@@ -1,5 +1,5 @@
 """The whole topology on emulators: the Pub/Sub emulator, fake-gcs-server and one functions-framework
-server per function, wired from shared/topology.json (shared/dev_topology.py).
+server per function, wired from shared/topology.json (closet_pipeline/dev/topology.py).
 
 Real photos uploaded to the emulated bucket travel GCS notification -> ingest -> remove_background ->
 segment -> expand -> deliver and come back on the results topic and as one signed webhook call.
@@ -9,26 +9,23 @@ against the same running topology (one per module).
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
 import threading
 import time
 import urllib.error
-import os
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from PIL import Image, ImageOps
 
-from shared.dev_topology import LocalTopology, missing_tools
+from closet_pipeline.dev.topology import LocalTopology
 from shared.layout import job_id_for
-from shared.webhook import HEADER, verify
+from shared.runtime.webhook import HEADER, verify
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
 WEBHOOK_SECRET = "topology-test-secret"
@@ -39,8 +36,7 @@ WORKING_MAX_SIDE = 1200
 
 
 
-# A developer without Java may skip these; CI has the emulator, so there a missing tool is a failure.
-pytestmark = pytest.mark.skipif(missing_tools() is not None and not os.environ.get("CI"), reason=missing_tools() or "")
+pytestmark = pytest.mark.usefixtures("emulator_tools")
 
 
 class Webhook:

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from shared.adapters.blobstore.local import LocalFolderBlobStore
-from shared.adapters.blobstore.memory import MemoryBlobStore
+from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
+from closet_pipeline.adapters.memory import MemoryBlobStore
 from shared.config import Settings
 from shared.errors import InvalidObjectPath, StorageUnavailable
-from shared.events import from_cloud_event_data, job_request_from_notification
-from shared.job_state import claim_final_result, join_item, mark_published
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter, crop_padding
-from shared.webhook import sign, verify
+from shared.runtime.events import from_cloud_event_data, job_request_from_notification
+from shared.runtime.job_state import claim_final_result, join_item, mark_published
+from shared.runtime.webhook import sign, verify
 
 
 def cutout_from(mask: np.ndarray) -> Image.Image:
@@ -108,7 +108,7 @@ def test_push_envelope_decoding():
     data = {"message": {"data": base64.b64encode(b"hi").decode(), "attributes": {"a": "b"}, "messageId": "7"},
             "deliveryAttempt": 3}
     pushed = from_cloud_event_data(data)
-    assert (pushed.data, pushed.attributes, pushed.message_id, pushed.delivery_attempt) == (b"hi", {"a": "b"}, "7", 3)
+    assert (pushed.data, pushed.attributes, pushed.delivery_attempt, pushed.warm_up) == (b"hi", {"a": "b"}, 3, False)
 
 
 def test_configuration_refuses_bad_values(monkeypatch):

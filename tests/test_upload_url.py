@@ -1,4 +1,4 @@
-"""shared/upload_urls.py without a server: authentication, validation and the signed URL itself."""
+"""shared/http/upload_url.py without a server: authentication, validation and the signed URL itself."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from shared.config import get_settings
-
 from google.cloud import storage  # noqa: E402
 from google.oauth2 import service_account  # noqa: E402
 
-from shared import upload_urls  # noqa: E402
-from shared.upload_urls import UploadRequest, UploadUrlError, authorize, parse_request, signed_upload  # noqa: E402
+from closet_pipeline.dev.keys import generate_service_account_info
+from shared.config import get_settings
+from shared.http import common, upload_url  # noqa: E402
+from shared.http.common import HttpError, authorize
+from shared.http.upload_url import UploadRequest, parse_request, signed_upload  # noqa: E402
 
 GOOD = {"userId": "7", "clothId": "c-1", "fileName": "shirt.heic", "contentType": "image/heic"}
 
@@ -29,23 +29,23 @@ def fresh_settings():
 
 @pytest.fixture(scope="module")
 def client():
-    info = upload_urls.generate_service_account_info("closet-test")
+    info = generate_service_account_info("closet-test")
     credentials = service_account.Credentials.from_service_account_info(info)
     return storage.Client(project="closet-test", credentials=credentials,
                           client_options={"api_endpoint": "http://127.0.0.1:4443"})
 
 
 def test_unconfigured_secret_refuses_everyone(monkeypatch):
-    monkeypatch.delenv(upload_urls.SECRET_ENV, raising=False)
+    monkeypatch.delenv(common.SECRET_ENV, raising=False)
     get_settings.cache_clear()
-    with pytest.raises(UploadUrlError) as refused:
+    with pytest.raises(HttpError) as refused:
         authorize("Bearer anything")
     assert refused.value.status == 503
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer wrong", "Basic s3cret", "s3cret"])
 def test_missing_or_wrong_bearer_is_401(header):
-    with pytest.raises(UploadUrlError) as refused:
+    with pytest.raises(HttpError) as refused:
         authorize(header, "s3cret")
     assert refused.value.status == 401
 
@@ -59,7 +59,7 @@ def test_right_bearer_passes():
     {"userId": "../x"}, {"clothId": ""}, {"userId": None}, {"clothId": "x" * 65},
 ])
 def test_bad_requests_are_400(change):
-    with pytest.raises(UploadUrlError) as refused:
+    with pytest.raises(HttpError) as refused:
         parse_request({**GOOD, **change})
     assert refused.value.status == 400
 
@@ -80,7 +80,7 @@ def test_signed_put_url_binds_type_and_size(client):
 
 
 def test_handle_http(monkeypatch, client):
-    monkeypatch.setenv(upload_urls.SECRET_ENV, "s3cret")
+    monkeypatch.setenv(common.SECRET_ENV, "s3cret")
     get_settings.cache_clear()
     settings = SimpleNamespace(project_id="closet-test", uploads_bucket="closet-uploads", max_upload_bytes=1000)
 
@@ -88,9 +88,9 @@ def test_handle_http(monkeypatch, client):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return SimpleNamespace(method=method, headers=headers, get_json=lambda silent=True: body)
 
-    body, status, _ = upload_urls.handle_http(request(), client, settings)
+    body, status, _ = upload_url.handle_http(request(), client, settings)
     assert status == 200 and body["headers"]["x-goog-content-length-range"] == "0,1000"
-    assert upload_urls.handle_http(request(token=None), client, settings)[1] == 401
-    assert upload_urls.handle_http(request(method="GET"), client, settings)[1] == 405
-    assert upload_urls.handle_http(request(body=None), client, settings)[1] == 400
+    assert upload_url.handle_http(request(token=None), client, settings)[1] == 401
+    assert upload_url.handle_http(request(method="GET"), client, settings)[1] == 405
+    assert upload_url.handle_http(request(body=None), client, settings)[1] == 400
     assert isinstance(UploadRequest("1", "2", "a.jpg", "image/jpeg"), UploadRequest)

@@ -1,5 +1,5 @@
 """The browser side: clients/web/closet-upload.js and the demo page in headless Chromium, the status
-endpoint (shared/job_status.py, functions/status) and the dev web server (shared/dev_web.py).
+endpoint (shared/http/status.py, functions/status) and the dev web server (closet_pipeline/dev/web.py).
 
 * status logic on an in-memory store (no browser, no emulator);
 * the module on its own, in Chromium through a tiny test page: resize sizes, EXIF orientation, kept
@@ -31,12 +31,14 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
-from shared import job_status
-from shared.adapters.blobstore.memory import MemoryBlobStore
+from closet_pipeline.adapters.memory import MemoryBlobStore
+from closet_pipeline.dev.tools import chromium
+from closet_pipeline.dev.topology import LocalTopology
+from closet_pipeline.dev.web import DevWeb
 from shared.config import get_settings
-from shared.dev_topology import LocalTopology, TopologyError, pubsub_jar
-from shared.dev_web import DevWeb
 from shared.documents import ProgressEvent, ProgressStep, ResultDocument
+from shared.http import status as job_status
+from shared.http.common import HttpError
 from shared.layout import job_id_for
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
@@ -47,35 +49,8 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-dev-shm-usage"]
 
 
-def _chromium() -> str | None:
-    candidates = [os.environ.get("CLOSET_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                  "/usr/bin/chromium"]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (pip) not installed"
-    return None if _chromium() else "chromium not installed (apt-get install -y chromium)"
-
-
-def _topology_missing() -> str | None:
-    if shutil.which("java") is None:
-        return "java not installed"
-    try:
-        pubsub_jar()
-    except TopologyError as exc:
-        return str(exc)
-    return None
-
-
-# A developer without the tools may skip these; CI has them, so there a missing tool is a failure.
-needs_browser = pytest.mark.skipif(_browser_missing() is not None and not os.environ.get("CI"),
-                                   reason=_browser_missing() or "")
-_MISSING = _browser_missing() or _topology_missing()
-needs_topology = pytest.mark.skipif(_MISSING is not None and not os.environ.get("CI"), reason=_MISSING or "")
+needs_browser = pytest.mark.usefixtures("browser_tools")
+needs_topology = pytest.mark.usefixtures("browser_tools")
 
 
 # == the status logic, on an in-memory store =======================================================
@@ -92,7 +67,7 @@ def _outcome(store: MemoryBlobStore, job: str, name: str, *events: str) -> None:
 
 def test_status_follows_the_recorded_outcomes():
     store, job = MemoryBlobStore(), "job1"
-    with pytest.raises(job_status.StatusError) as unknown:
+    with pytest.raises(HttpError) as unknown:
         job_status.job_status(store, "u1", "c1", job)
     assert unknown.value.status == 404
     assert job_status.job_status(store, "u1", "c1", job, owner_known=True).current_step == "QUEUED"
@@ -115,7 +90,7 @@ def test_status_follows_the_recorded_outcomes():
 
     # Somebody else asking with this job id: the same answer as for an unknown job.
     for user, cloth in (("intruder", "c1"), ("u1", "other")):
-        with pytest.raises(job_status.StatusError) as foreign:
+        with pytest.raises(HttpError) as foreign:
             job_status.job_status(store, user, cloth, job)
         assert foreign.value.status == 404
 
@@ -150,7 +125,7 @@ def test_status_of_a_failed_job_and_by_object_key():
         ({"userId": "u2", "objectKey": key, "jobId": "notthatjob"}, 400),
     ]
     for params, status in refused:
-        with pytest.raises(job_status.StatusError) as error:
+        with pytest.raises(HttpError) as error:
             job_status.resolve(store, params)
         assert error.value.status == status, params
 
@@ -216,7 +191,7 @@ def test_dev_web_serves_only_its_folder():
 def browser():
     from playwright.sync_api import sync_playwright
 
-    executable = _chromium()
+    executable = chromium()
     if executable is None:
         pytest.fail("chromium not installed (apt-get install -y chromium)")
     with sync_playwright() as playwright:

@@ -1,10 +1,6 @@
-"""Cloud Function: dead_letter. A message that failed every delivery ends its job as failed."""
+"""Cloud Function: dead_letter. A message that failed every delivery ends its job as failed
+(shared/runtime/job_end.py)."""
 
-import functions_framework
+from shared.runtime.functions import dead_letter_function
 
-from shared.cloud_runtime import handle_dead_letter_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_dead_letter_event(event)
+handle = dead_letter_function()

@@ -1,10 +1,6 @@
-"""Cloud Function: deliver. Pushed by its Pub/Sub subscription; see shared/stages/deliver.py."""
+"""Cloud Function: deliver. Pushed by its Pub/Sub subscription; the work is shared/stages/deliver.py."""
 
-import functions_framework
+from shared.runtime.functions import stage_function
+from shared.stages import deliver
 
-from shared.cloud_runtime import handle_stage_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_stage_event("deliver", event)
+handle = stage_function(deliver)

@@ -1,10 +1,6 @@
-"""Cloud Function: expand. Pushed by its Pub/Sub subscription; see shared/stages/expand.py."""
+"""Cloud Function: expand. Pushed by its Pub/Sub subscription; the work is shared/stages/expand.py."""
 
-import functions_framework
+from shared.runtime.functions import stage_function
+from shared.stages import expand
 
-from shared.cloud_runtime import handle_stage_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_stage_event("expand", event)
+handle = stage_function(expand)

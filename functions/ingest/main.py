@@ -1,10 +1,7 @@
-"""Cloud Function: ingest. Triggered by the uploads bucket's notification on `uploads/`."""
+"""Cloud Function: ingest. Triggered by the uploads bucket's notification on `uploads/`; the work is
+shared/stages/ingest.py."""
 
-import functions_framework
+from shared.runtime.functions import upload_function
+from shared.stages import ingest
 
-from shared.cloud_runtime import handle_upload_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_upload_event(event)
+handle = upload_function(ingest)

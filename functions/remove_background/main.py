@@ -1,10 +1,6 @@
-"""Cloud Function: remove_background. Pushed by its Pub/Sub subscription; see shared/stages/remove_background.py."""
+"""Cloud Function: remove_background. Pushed by its Pub/Sub subscription; the work is shared/stages/remove_background.py."""
 
-import functions_framework
+from shared.runtime.functions import stage_function
+from shared.stages import remove_background
 
-from shared.cloud_runtime import handle_stage_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_stage_event("remove_background", event)
+handle = stage_function(remove_background)

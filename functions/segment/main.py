@@ -1,10 +1,6 @@
-"""Cloud Function: segment. Pushed by its Pub/Sub subscription; see shared/stages/segment.py."""
+"""Cloud Function: segment. Pushed by its Pub/Sub subscription; the work is shared/stages/segment.py."""
 
-import functions_framework
+from shared.runtime.functions import stage_function
+from shared.stages import segment
 
-from shared.cloud_runtime import handle_stage_event
-
-
-@functions_framework.cloud_event
-def handle(event) -> None:
-    handle_stage_event("segment", event)
+handle = stage_function(segment)

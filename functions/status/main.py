@@ -1,9 +1,9 @@
 """Cloud Function (HTTP): status. A job's state, progress and result document, read from storage,
-for a browser or the app to poll; see shared/job_status.py."""
+for a browser or the app to poll; see shared/http/status.py."""
 
 import functions_framework
 
-from shared.job_status import handle_http
+from shared.http.status import handle_http
 
 
 @functions_framework.http

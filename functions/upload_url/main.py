@@ -1,8 +1,8 @@
-"""Cloud Function (HTTP): upload_url. Returns a signed PUT URL for the app's upload; see shared/upload_urls.py."""
+"""Cloud Function (HTTP): upload_url. Returns a signed PUT URL for the app's upload; see shared/http/upload_url.py."""
 
 import functions_framework
 
-from shared.upload_urls import handle_http
+from shared.http.upload_url import handle_http
 
 
 @functions_framework.http

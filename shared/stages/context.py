@@ -6,7 +6,7 @@ import io
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Callable, TypeVar
 
 from PIL import Image
 
@@ -14,8 +14,10 @@ from shared.adapters.blobstore import BlobStore
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.config import Settings
 from shared.documents import ProgressEvent, ResultDocument
-from shared.image_io import encode
+from shared.media.image_io import encode
 from shared.messages import StageMessage
+
+T = TypeVar("T")
 
 
 class WorkImages(ABC):
@@ -27,9 +29,6 @@ class WorkImages(ABC):
 
     @abstractmethod
     def get(self, key: str) -> Image.Image: ...
-
-    @abstractmethod
-    def exists(self, key: str) -> bool: ...
 
 
 class StoredWorkImages(WorkImages):
@@ -45,32 +44,6 @@ class StoredWorkImages(WorkImages):
         image.load()
         return image
 
-    def exists(self, key: str) -> bool:
-        return self.store.exists(key)
-
-
-class MemoryWorkImages(WorkImages):
-    def __init__(self) -> None:
-        self._images: dict[str, Image.Image] = {}
-        self._lock = threading.Lock()
-
-    def put(self, key: str, image: Image.Image) -> None:
-        with self._lock:
-            self._images.setdefault(key, image)
-
-    def get(self, key: str) -> Image.Image:
-        with self._lock:
-            return self._images[key]
-
-    def exists(self, key: str) -> bool:
-        with self._lock:
-            return key in self._images
-
-    def discard_job(self, job_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._images if k.startswith(f"work/{job_id}/")]:
-                del self._images[key]
-
 
 @dataclass
 class StageContext:
@@ -80,24 +53,16 @@ class StageContext:
     store: BlobStore
     images: WorkImages
 
-    @cached_property
-    def background_chain(self):
-        from shared.providers.background import build_background_chain
+    _loaded: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-        return build_background_chain(self.settings)
-
-    @cached_property
-    def segmenter(self):
-        from shared.providers.segmentation import build_segmenter
-
-        return build_segmenter(self.settings)
-
-    @cached_property
-    def generator(self):
-        """None when expand cannot call a model (policy never, or no key configured)."""
-        from shared.providers.generation import build_generator
-
-        return build_generator(self.settings) if self.settings.expand_generation_enabled() else None
+    def once(self, name: str, load: Callable[[], T]) -> T:
+        """What a stage loads once per process (a model session, a client): each stage names and
+        builds its own, so a function imports only its own stage's providers."""
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = load()
+            return self._loaded[name]
 
 
 @dataclass(frozen=True)
@@ -107,4 +72,3 @@ class StageOutcome:
     next: tuple[StageMessage, ...] = ()
     progress: tuple[ProgressEvent, ...] = ()
     result: ResultDocument | None = None
-    notes: dict[str, str] = field(default_factory=dict)

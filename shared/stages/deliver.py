@@ -1,6 +1,5 @@
 """Stage 5, deliver: joins a job's garments and, when the last one is in, encodes the outputs,
-writes the result document and keeps it in the cache. Also builds the failed document when a job
-ends in an error, so both endings look alike to the app.
+writes the result document and keeps it in the cache. (A job that fails ends in shared/runtime/job_end.py.)
 """
 
 from __future__ import annotations
@@ -11,16 +10,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Callable
 
-from shared import cache
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ExpandedItem, ProgressStep, ResultDocument, SegmentedItem
-from shared.errors import PipelineError
-from shared.image_io import CONTENT_TYPES, encode, thumbnail_webp
-from shared.job_state import final_result_claimed, join_item
 from shared.layout import results_prefix
-from shared.messages import GarmentDone, Job
-from shared.progress import progress
+from shared.media.image_io import CONTENT_TYPES, encode, thumbnail_webp
+from shared.messages import GarmentDone
+from shared.runtime import cache
+from shared.runtime.job_state import final_result_claimed, join_item
+from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+
+accepts, emits = GarmentDone, None
 
 EXPAND_SHARE = 20  # the app's bar moves from 50 to 70 % while garments come in
 
@@ -100,19 +100,5 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
     return document
 
 
-def failed_document(job: Job, error: PipelineError, ctx: StageContext, timings: dict[str, int] | None = None) -> ResultDocument:
-    """The job's ending when something went wrong: nothing partial is left for the app to read."""
-    prefix = results_prefix(job.user_id, job.cloth_id, job.job_id)
-    for key in ctx.store.list(prefix):
-        ctx.store.delete(key)
-    document = ResultDocument(
-        job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id, success=False,
-        error_code=error.code, error_message=error.message, suggested_category=job.category_hint,
-        timings=timings or {},
-    )
-    ctx.store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
-    return document
-
-
 def warm_up(ctx: StageContext) -> None:
-    import shared.image_io  # noqa: F401
+    pass  # nothing to load: image_io's encoders are imported with this module

@@ -16,7 +16,10 @@ from shared.config import ExpandPolicy
 from shared.errors import PipelineError
 from shared.layout import work_key
 from shared.messages import GarmentDone, GarmentFound
+from shared.providers.generation import Generator, build_generator
 from shared.stages.context import StageContext, StageOutcome
+
+accepts, emits = GarmentFound, GarmentDone
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,25 @@ def white_canvas(crop: Image.Image, margin: int) -> Image.Image:
     return canvas
 
 
+def generator(ctx: StageContext) -> Generator | None:
+    """None when expand cannot call a model (policy never, or no key configured)."""
+    return ctx.once("generator", lambda: build_generator(ctx.settings)
+                    if ctx.settings.expand_generation_enabled() else None)
+
+
 def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     settings = ctx.settings
     wanted, reason = needs_generation(message, settings.expand_policy, settings.expand_small_side)
     expanded_key, note, provider = None, reason, "none"
-    if wanted and ctx.generator is None:
+    model = generator(ctx) if wanted else None
+    if wanted and model is None:
         note = f"skipped ({reason}): no generative provider is configured"
     elif wanted:
-        provider = ctx.generator.name
+        provider = model.name
         crop = ctx.images.get(message.crop)
         try:
-            image = ctx.generator.expand(white_canvas(crop, settings.expand_margin), settings.expand_prompt)
+            image = model.expand(white_canvas(crop, settings.expand_margin), settings.expand_prompt)
             expanded_key = work_key(message.job.job_id, f"items/{message.item_index}.expanded.png")
             ctx.images.put(expanded_key, image.convert("RGB"))
             note = f"expanded: {reason}"
@@ -73,5 +83,6 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
 
 
 def warm_up(ctx: StageContext) -> None:
-    if ctx.generator is not None:
-        ctx.generator.warm_up()
+    model = generator(ctx)
+    if model is not None:
+        model.warm_up()

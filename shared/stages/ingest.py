@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import time
 
-from shared import cache
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressStep
 from shared.errors import InvalidObjectPath
-from shared.image_io import normalise
 from shared.layout import cache_key_for, work_key
+from shared.media.image_io import normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
-from shared.progress import progress
+from shared.runtime import cache
+from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+
+accepts, emits = JobRequest, IngestDone
 
 
 def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
@@ -61,7 +63,7 @@ def with_upload_choices(job: Job, metadata: dict[str, str]) -> Job:
 
 
 def warm_up(ctx: StageContext) -> None:
-    import shared.image_io  # noqa: F401  (decoders and HEIF plugin are registered on import)
+    pass  # image_io is imported above: its decoders and the HEIF plugin are registered by then
 
 
 def _ms_since(started: float) -> int:

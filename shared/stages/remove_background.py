@@ -8,15 +8,22 @@ import time
 from shared.documents import ProgressStep
 from shared.layout import work_key
 from shared.messages import CutoutDone, IngestDone
-from shared.progress import progress
+from shared.providers.background import BackgroundChain, build_background_chain
+from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+
+accepts, emits = IngestDone, CutoutDone
+
+
+def chain(ctx: StageContext) -> BackgroundChain:
+    return ctx.once("background", lambda: build_background_chain(ctx.settings))
 
 
 def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     job = message.job
     image = ctx.images.get(message.working_image)
-    result = ctx.background_chain.mask(image)
+    result = chain(ctx).mask(image)
     cutout = image.convert("RGBA")
     cutout.putalpha(result.mask)
     key = work_key(job.job_id, "cutout.png")
@@ -25,7 +32,9 @@ def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
         job=job,
         attempt=message.attempt,
         timings={**message.timings, "remove_background": round((time.perf_counter() - started) * 1000)},
-        providers={**message.providers, "remove_background": result.provider},
+        providers={**message.providers, "remove_background": result.provider,
+                   # a provider that failed before the one that served, and why (the result shows it)
+                   **({"remove_background_skipped": "; ".join(result.skipped)} if result.skipped else {})},
         cutout=key,
         cache_key=message.cache_key,
     )
@@ -36,4 +45,4 @@ def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
 
 
 def warm_up(ctx: StageContext) -> None:
-    ctx.background_chain.warm_up()
+    chain(ctx).warm_up()

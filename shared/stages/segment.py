@@ -9,19 +9,26 @@ from shared.documents import ProgressStep
 from shared.errors import NoGarmentFound
 from shared.layout import work_key
 from shared.messages import CutoutDone, GarmentFound
-from shared.progress import progress
+from shared.providers.segmentation import Segmenter, build_segmenter
+from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+
+accepts, emits = CutoutDone, GarmentFound
+
+
+def segmenter(ctx: StageContext) -> Segmenter:
+    return ctx.once("segmenter", lambda: build_segmenter(ctx.settings))
 
 
 def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     job = message.job
     cutout = ctx.images.get(message.cutout)
-    garments = ctx.segmenter.segment(cutout)
+    garments = segmenter(ctx).segment(cutout)
     if not garments:
         raise NoGarmentFound()
     timings = {**message.timings, "segment": 0}
-    providers = {**message.providers, "segment": ctx.segmenter.name}
+    providers = {**message.providers, "segment": segmenter(ctx).name}
     found = []
     for index, garment in enumerate(garments):
         crop_key = work_key(job.job_id, f"items/{index}.png")
@@ -41,4 +48,4 @@ def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
 
 
 def warm_up(ctx: StageContext) -> None:
-    ctx.segmenter.warm_up()
+    segmenter(ctx).warm_up()

@@ -9,6 +9,8 @@ redelivered rather than the job failed.
 from __future__ import annotations
 
 import datetime
+import os
+from functools import lru_cache
 from urllib.parse import quote
 
 from google.api_core import exceptions as gexc
@@ -88,12 +90,17 @@ class GcsBlobStore(BlobStore):
             return f"{self.public_endpoint}/download/storage/v1/b/{bucket}/o/{quote(key, safe='')}?alt=media"
         return self._bucket(key).blob(key).generate_signed_url(
             version="v4", expiration=datetime.timedelta(seconds=self.signed_url_ttl_s), method="GET",
-            **_signing_identity(self.client),
+            **signing_identity(self.client),
         )
 
 
-def _signing_identity(client: storage.Client) -> dict[str, str]:
-    """On Cloud Functions the credentials hold no private key: sign through IAM signBlob instead."""
+def signing_identity(client: storage.Client) -> dict:
+    """How a V4 URL gets signed: with a key file when GOOGLE_APPLICATION_CREDENTIALS names one (the
+    local topology generates one), else through IAM signBlob, since a Cloud Function's credentials hold
+    no private key (that needs roles/iam.serviceAccountTokenCreator on itself)."""
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key_file:
+        return {"credentials": _key_file_signer(key_file)}
     credentials = client._credentials
     if hasattr(credentials, "sign_bytes") and getattr(credentials, "signer_email", None):
         return {}
@@ -101,3 +108,28 @@ def _signing_identity(client: storage.Client) -> dict[str, str]:
 
     credentials.refresh(google.auth.transport.requests.Request())
     return {"service_account_email": credentials.service_account_email, "access_token": credentials.token}
+
+
+@lru_cache(maxsize=1)
+def _key_file_signer(key_file: str):
+    from google.oauth2 import service_account
+
+    return service_account.Credentials.from_service_account_file(key_file)
+
+
+def storage_client(project: str, *, emulator: str | None = None) -> storage.Client:
+    """The runtime's credentials in the cloud; unauthenticated against an emulator (STORAGE_EMULATOR_HOST)."""
+    emulator = emulator or os.environ.get("STORAGE_EMULATOR_HOST")
+    if not emulator:
+        return storage.Client(project=project)
+    from google.auth.credentials import AnonymousCredentials
+
+    return storage.Client(project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator})
+
+
+def store_from_settings(settings) -> GcsBlobStore:
+    """The store every function uses: one bucket per area, links signed for the configured time."""
+    buckets = {"uploads": settings.uploads_bucket, "work": settings.work_bucket,
+               "results": settings.results_bucket, "cache": settings.cache_bucket}
+    return GcsBlobStore(storage_client(settings.project_id), buckets, signed_url_ttl_s=settings.signed_url_ttl_s,
+                        public_endpoint=os.environ.get("STORAGE_EMULATOR_HOST"))

@@ -15,7 +15,7 @@ resource "google_storage_bucket_object" "source" {
   lifecycle {
     precondition {
       condition     = local.zip_exists
-      error_message = "No ${var.zip_path}: build the function zips first with `make package` (python -m shared.packaging --out build/functions)."
+      error_message = "No ${var.zip_path}: build the function zips first with `make package` (python -m closet_pipeline.packaging --out build/functions)."
     }
   }
 }

@@ -30,7 +30,7 @@ variable "source_bucket" {
 }
 
 variable "zip_path" {
-  description = "Local path of the function's zip, built by `make package` (python -m shared.packaging)."
+  description = "Local path of the function's zip, built by `make package` (python -m closet_pipeline.packaging)."
   type        = string
 }
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 import os
-from fractions import Fraction
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from shared.documents import ResultDocument
+from shared.topology import load as load_topology
 
-STAGE_ORDER = ("ingest", "remove_background", "segment", "expand", "deliver")
+STAGE_ORDER = load_topology().stage_names
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -141,19 +142,13 @@ def split_gcs(location: str) -> tuple[str, str]:
 
 
 def _read_gcs(location: str) -> list[bytes]:
-    from google.cloud import storage
+    from shared.adapters.blobstore.gcs import storage_client
 
     bucket, prefix = split_gcs(location)
     project = os.environ.get("CLOSET_PROJECT_ID", "closet-local")
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-    if emulator:
-        from google.auth.credentials import AnonymousCredentials
-
-        endpoint = emulator if emulator.startswith("http") else f"http://{emulator}"
-        client = storage.Client(project=project, credentials=AnonymousCredentials(),
-                                client_options={"api_endpoint": endpoint})
-    else:
-        client = storage.Client(project=project)
+    client = storage_client(project, emulator=emulator if not emulator or emulator.startswith("http")
+                            else f"http://{emulator}")
     return [blob.download_as_bytes() for blob in client.list_blobs(bucket, prefix=prefix or None)
             if blob.name == "result.json" or blob.name.endswith("/result.json")]
 

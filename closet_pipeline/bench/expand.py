@@ -14,7 +14,7 @@ from typing import Callable
 def policy_share(photos: list[Path], settings, log: Callable[[str], None] = print) -> dict:
     from shared.config import ExpandPolicy
     from shared.errors import PipelineError
-    from shared.image_io import normalise
+    from shared.media.image_io import normalise
     from shared.messages import GarmentFound, Job
     from shared.providers.background import build_background_chain
     from shared.providers.segmentation import build_segmenter

@@ -9,7 +9,8 @@ proxy to the functions and the emulated bucket, so the page needs no CORS anywhe
     /gcs/...             -> fake-gcs-server (the signed PUT, and anything else)
 
 In the cloud the page's origin differs from the functions' and the bucket's: the status function
-answers CORS itself, upload_url and the uploads bucket need CORS configured (see docs-web.md).
+answers CORS itself, upload_url answers it too (CLOSET_CORS_ORIGINS), and the uploads bucket gets CORS
+from Terraform's `app_origins` (terraform/README.md).
 
 Started by `closet-pipeline dev` (LocalTopology.start_web) and by tests/test_web.py. Runs on a
 daemon thread in the calling process and binds 127.0.0.1.

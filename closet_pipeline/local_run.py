@@ -3,20 +3,49 @@ folder and an in-process bus. Used by `closet-pipeline process` and by the tests
 
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 from typing import Callable
 
+from PIL import Image
+
+from closet_pipeline.adapters.inprocess_bus import InProcessBus
+from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
 from shared.adapters.blobstore import BlobStore
-from shared.adapters.blobstore.local import LocalFolderBlobStore
-from shared.adapters.bus.inprocess import InProcessBus
 from shared.config import Settings
-from shared.dispatch import STAGES, Dispatcher
 from shared.documents import ProgressEvent, ResultDocument
 from shared.layout import job_id_for, upload_key
 from shared.messages import Category, ImageType, Job, JobRequest
-from shared.stages.context import MemoryWorkImages, StageContext
+from shared.runtime.dispatch import Dispatcher
+from shared.stages.context import StageContext, WorkImages
 from shared.topology import load as load_topology
+
+
+class MemoryWorkImages(WorkImages):
+    """Work images kept decoded in memory: one process never encodes what it reads back."""
+
+    def __init__(self) -> None:
+        self._images: dict[str, Image.Image] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, image: Image.Image) -> None:
+        with self._lock:
+            self._images.setdefault(key, image)
+
+    def get(self, key: str) -> Image.Image:
+        with self._lock:
+            return self._images[key]
+
+    def discard_job(self, job_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._images if k.startswith(f"work/{job_id}/")]:
+                del self._images[key]
+
+
+def all_stages() -> dict:
+    """Every stage module, in topology order: one process runs them all."""
+    return {name: importlib.import_module(f"shared.stages.{name}") for name in load_topology().stage_names}
 
 
 class LocalPipeline:
@@ -27,18 +56,21 @@ class LocalPipeline:
         self.ctx = StageContext(settings, self.store, self.images)
         self.topology = load_topology()
         self.bus = InProcessBus(workers=workers, max_attempts=3, dead_letter_topic=self.topology.dead_letter_topic)
-        self.dispatcher = Dispatcher(self.ctx, self.bus, topology=self.topology)
+        self.dispatcher = Dispatcher(self.ctx, self.bus, all_stages(), topology=self.topology)
         self._results: dict[str, ResultDocument] = {}
         self._listeners: dict[str, Callable[[ProgressEvent], None]] = {}
         self._lock = threading.Lock()
-        for name in STAGES:
+        for name in self.topology.stage_names:
             self.bus.subscribe(self.topology.stage(name).topic, self._handler(name))
         self.bus.subscribe(self.topology.dead_letter_topic, lambda data, attrs, _: self.dispatcher.handle_dead_letter(data, attrs))
         self.bus.subscribe(self.topology.results_topic, self._collect)
         self.bus.subscribe(self.topology.progress_topic, self._progress)
 
     def _handler(self, name: str):
-        return lambda data, attributes, attempt: self.dispatcher.handle(name, data, attributes, attempt)
+        def handle(data: bytes, attributes: dict[str, str], attempt: int) -> None:
+            self.dispatcher.handle(name, data, attempt)
+
+        return handle
 
     def _collect(self, data: bytes, attributes: dict[str, str], attempt: int) -> None:
         document = ResultDocument.model_validate_json(data)
@@ -52,7 +84,7 @@ class LocalPipeline:
             listener(event)
 
     def warm_up(self) -> None:
-        for name in STAGES:
+        for name in self.topology.stage_names:
             self.dispatcher.warm_up(name)
 
     def process_bytes(self, data: bytes, file_name: str, *, user_id: str = "local", cloth_id: str = "cloth",

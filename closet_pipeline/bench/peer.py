@@ -1,8 +1,10 @@
 """The peer: rembg's `remove()` with the same IS-Net file, on the same photos, as a rembg user does it.
+(Same weights, not the same pre-processing: rembg's dis_custom divides by the image's maximum and
+subtracts ImageNet means; we use RGB/255 − 0.5, the normalisation IMG.LY ships these weights with.)
 
 rembg is an optional benchmark dependency (`pip install "rembg[cpu]"`); `ensure_rembg` installs it
 into this interpreter's environment when it is missing and allowed to. The measurement runs in a
-fresh process (`python -m shared.bench_peer`): rembg's first import compiles numba code and reads
+fresh process (`python -m closet_pipeline.bench.peer`): rembg's first import compiles numba code and reads
 U2NET_HOME, and a custom model must lie inside U2NET_HOME, so our cached model is linked into a
 temporary one and loaded as `new_session("dis_custom", model_path=...)`. Each photo: read the file,
 `remove(bytes, session=session)` (EXIF orientation applied, mask at full resolution, PNG bytes
@@ -46,7 +48,7 @@ def ensure_rembg(install: bool, log: Callable[[str], None] = print) -> str | Non
 
 def run_peer(model: Path, photos: list[Path], runs: int, timeout_s: float = 1800) -> dict:
     """Measure rembg in a fresh interpreter and return what it measured."""
-    argv = [sys.executable, "-m", "shared.bench_peer", "--model", str(model), "--runs", str(runs)]
+    argv = [sys.executable, "-m", "closet_pipeline.bench.peer", "--model", str(model), "--runs", str(runs)]
     argv += [str(p) for p in photos]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
                           cwd=Path(__file__).resolve().parent.parent)
@@ -96,7 +98,7 @@ def measure(model: Path, photos: list[Path], runs: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="rembg remove() on photos (used by shared.bench)")
+    parser = argparse.ArgumentParser(description="rembg remove() on photos (used by closet_pipeline.bench.run)")
     parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=1)

@@ -14,16 +14,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.adapters.blobstore.local import LocalFolderBlobStore
+from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
+from closet_pipeline.contact_sheet import contact_sheet
+from closet_pipeline.local_run import LocalPipeline
 from shared.config import Settings
-from shared.contact_sheet import contact_sheet
 from shared.documents import ResultDocument
 from shared.errors import PipelineError
-from shared.image_io import decode, normalise
-from shared.local_run import LocalPipeline
+from shared.media.image_io import decode, normalise
 from shared.messages import Category, ImageType
+from shared.topology import load as load_topology
 
-STAGE_ORDER = ("ingest", "remove_background", "segment", "expand", "deliver")
+STAGE_ORDER = load_topology().stage_names
 STAGE_HEADERS = {"ingest": "ingest", "remove_background": "background", "segment": "segment", "expand": "expand",
                  "deliver": "deliver"}
 

@@ -2,20 +2,20 @@
 a peer (rembg) and the app's current worker, with the targets' verdicts. Writes BENCHMARKS.md and a
 chart of where the time goes.
 
-    .venv/bin/python -m shared.bench --out BENCHMARKS.md          # everything (15-25 min on 2 cores)
-    .venv/bin/python -m shared.bench --quick                      # CI smoke: one photo, one warm run
-    .venv/bin/python -m shared.bench --quick --topology --peer    # a part the quick run skips, on demand
+    .venv/bin/python -m closet_pipeline.bench.run --out BENCHMARKS.md          # everything (15-25 min on 2 cores)
+    .venv/bin/python -m closet_pipeline.bench.run --quick                      # CI smoke: one photo, one warm run
+    .venv/bin/python -m closet_pipeline.bench.run --quick --topology --peer    # a part the quick run skips, on demand
 
 The parts, each in its own module:
-- photos (shared.bench_photos): phone-sized JPEGs (and one HEIC) made from examples/, cached;
-- in-process (shared.bench_inprocess): per-stage p50/p95 warm and cold, end to end, floors, ingest
+- photos (closet_pipeline.bench.photos): phone-sized JPEGs (and one HEIC) made from examples/, cached;
+- in-process (closet_pipeline.bench.inprocess): per-stage p50/p95 warm and cold, end to end, floors, ingest
   against plain Pillow, the old way's encoding against ours, messages, a cache hit, each probe in a
   fresh process;
-- topology (shared.bench_topology): the emulator topology end to end, cold, cache hit, memory,
+- topology (closet_pipeline.bench.topology): the emulator topology end to end, cold, cache hit, memory,
   throughput;
-- peer (shared.bench_peer): rembg remove() with the same model file (installed when missing);
-- expand policy (shared.bench_expand): garments `auto` would send to the generative model;
-- report (shared.bench_report): targets, BENCHMARKS.md, the chart.
+- peer (closet_pipeline.bench.peer): rembg remove() with the same model file (installed when missing);
+- expand policy (closet_pipeline.bench.expand): garments `auto` would send to the generative model;
+- report (closet_pipeline.bench.report): targets, BENCHMARKS.md, the chart.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DEFAULT_PHOTO_CACHE = Path.home() / ".cache" / "closet-pipeline" / "bench-photos
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m closet_pipeline.bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="the Markdown report")
     parser.add_argument("--chart", type=Path, help="the PNG chart (default: the report's name with .png)")
@@ -95,7 +95,7 @@ def _guarded(label: str, fn):
 
 
 def measure_in_process(photos, args) -> dict:
-    from shared.bench_inprocess import run_probe
+    from closet_pipeline.bench.inprocess import run_probe
 
     log(f"in-process: {len(photos)} photo(s), {args.runs} warm run(s), floors and extras (fresh process)")
     probe = run_probe(photos, runs=args.runs, extras=True, extra_runs=args.extra_runs,
@@ -110,7 +110,7 @@ def measure_in_process(photos, args) -> dict:
 
 
 def measure_peer(photos_by_size, args, model: Path) -> dict:
-    from shared.bench_peer import ensure_rembg, run_peer
+    from closet_pipeline.bench.peer import ensure_rembg, run_peer
 
     missing = ensure_rembg(install=not args.no_install_peer, log=log)
     if missing:
@@ -128,11 +128,11 @@ def measure_peer(photos_by_size, args, model: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    from shared import model_weights
-    from shared.bench_photos import expand_policy_photos, make_phone_photos
-    from shared.bench_report import draw_chart, evaluate_targets, markdown
-    from shared.bench_system import load_average, machine_line
+    from closet_pipeline.bench.photos import expand_policy_photos, make_phone_photos
+    from closet_pipeline.bench.report import draw_chart, evaluate_targets, markdown
+    from closet_pipeline.bench.system import load_average, machine_line
     from shared.config import Settings
+    from shared.media import model_weights
 
     settings = Settings(cache_enabled=False, expand_policy="never")
     model = model_weights.resolve(settings.model_path, settings.model_dir, settings.model_variant)
@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results["topology"] = None
     if args.topology:
-        from shared.bench_topology import measure_topology, topology_missing
+        from closet_pipeline.bench.topology import measure_topology
+        from closet_pipeline.dev.tools import missing_tools
 
-        missing = topology_missing()
+        missing = missing_tools()
         results["topology"] = {"error": missing} if missing else _guarded("topology", lambda: measure_topology(
             photos_by_size, runs=max(1, args.runs), cache_hits=3, throughput=args.throughput, log=log))
 
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results["expand"], results["expand_set"] = None, ""
     if args.expand_limit != 0:
-        from shared.bench_expand import policy_share
+        from closet_pipeline.bench.expand import policy_share
 
         candidates, description = expand_policy_photos(args.fixtures, [REPO_ROOT / "tests" / "data" / "photos",
                                                                        REPO_ROOT / "examples"])
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_after = load_average()
     results["meta"] = {
-        "command": "python -m shared.bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m closet_pipeline.bench.run " + shlex.join(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_line(),
         "load_before": " ".join(f"{x:.1f}" for x in load_before) if load_before else "-",

@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from shared.layout import job_id_for, parse_upload_key
 from shared.messages import Job, JobRequest
 
+# A Cloud Scheduler job publishes this attribute to every stage's topic: load models, process nothing.
+WARMUP_ATTRIBUTE = "warmup"
+
 
 @dataclass(frozen=True)
 class PushedMessage:
     data: bytes
     attributes: dict[str, str]
-    message_id: str
     delivery_attempt: int
+
+    @property
+    def warm_up(self) -> bool:
+        return bool(self.attributes.get(WARMUP_ATTRIBUTE))
 
 
 def from_cloud_event_data(data: dict) -> PushedMessage:
@@ -25,7 +31,6 @@ def from_cloud_event_data(data: dict) -> PushedMessage:
     return PushedMessage(
         data=base64.b64decode(payload) if payload else b"",
         attributes=dict(message.get("attributes") or {}),
-        message_id=str(message.get("messageId") or message.get("message_id") or ""),
         delivery_attempt=int(data.get("deliveryAttempt") or data.get("delivery_attempt") or 1),
     )
 

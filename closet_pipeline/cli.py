@@ -4,9 +4,7 @@ drive the local emulator topology (`dev`, `upload`) and reports."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -61,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(settings_table())
         return 0
     if args.command == "fetch-model":
-        from shared import model_weights
         from shared.errors import ModelUnavailable
+        from shared.media import model_weights
 
         try:
             model_weights.fetch(settings.model_dir, args.variant or settings.model_variant)
@@ -71,20 +69,20 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "dev":
-        from shared.dev_topology import run_dev
+        from closet_pipeline.dev.topology import run_dev
 
         return run_dev()
     if args.command == "upload":
-        from shared.dev_topology import run_upload
+        from closet_pipeline.dev.topology import run_upload
 
         return run_upload(args.photo, args.user, args.cloth, file_name=args.name, gcs=args.gcs, pubsub=args.pubsub,
                           project=args.project, timeout=args.timeout)
     if args.command == "report":
-        from shared.stage_report import run_report
+        from closet_pipeline.report import run_report
 
         return run_report(args.path, args.chart)
     if args.command == "process":
-        from shared.process_command import process_photos
+        from closet_pipeline.process import process_photos
 
         return process_photos(settings, args.photos, args.out, args.store, args.category, args.image_type)
     return 2

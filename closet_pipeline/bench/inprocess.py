@@ -14,7 +14,7 @@ RSS. With `--extras` it also measures, in the same process:
   ours (the outputs as PNG or WebP, plus the messages);
 - a cache hit (a second pipeline with the cache on: one miss, then hits).
 
-The parent calls `run_probe`, which starts `python -m shared.bench_inprocess` and reads its JSON.
+The parent calls `run_probe`, which starts `python -m closet_pipeline.bench.inprocess` and reads its JSON.
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ def _timed(fn, runs: int) -> list[float]:
 
 def probe(photos: list[Path], runs: int, warm_up: bool, extras: bool, extra_runs: int, cache_hits: int) -> dict:
     started = time.perf_counter()
-    from shared.adapters.blobstore.memory import MemoryBlobStore
-    from shared.bench_system import peak_rss_mb
+    from closet_pipeline.adapters.memory import MemoryBlobStore
+    from closet_pipeline.bench.system import peak_rss_mb
+    from closet_pipeline.local_run import LocalPipeline
     from shared.config import Settings
-    from shared.local_run import LocalPipeline
 
     settings = Settings(cache_enabled=False, expand_policy="never", background_providers=("local",))
     store = MemoryBlobStore()
@@ -83,9 +83,11 @@ def probe(photos: list[Path], runs: int, warm_up: bool, extras: bool, extra_runs
         result["warm_up_ms"] = _ms(started)
     data = {photo: photo.read_bytes() for photo in photos}
     result["cold"] = _job(pipeline, data[photos[0]], photos[0].name, "cold")
-    remover = pipeline.ctx.background_chain.providers[0]
+    from shared.stages import remove_background
+
+    remover = remove_background.chain(pipeline.ctx).providers[0]
     if extras:  # the floor's input: the first photo's working image, prepared once
-        from shared.image_io import normalise
+        from shared.media.image_io import normalise
 
         tensor = remover.prepare(normalise(data[photos[0]], **LIMITS).image)
     result["warm"], inference = [], []
@@ -139,7 +141,7 @@ def plain_ingest(data: bytes, max_side: int = 1200) -> bytes:
 
 def our_ingest(data: bytes) -> bytes:
     """The ingest stage's work without storage: normalise, and the working PNG the cloud stage writes."""
-    from shared.image_io import encode, normalise
+    from shared.media.image_io import encode, normalise
 
     return encode(normalise(data, **LIMITS).image, "png", fast=True)
 
@@ -157,7 +159,7 @@ def old_way_vs_ours(jpeg: bytes, remover, store, job_id: str, runs: int) -> dict
     """The app worker's encoding of a job against ours, in milliseconds and bytes."""
     from PIL import Image, ImageOps
 
-    from shared.image_io import decode, encode, normalise, thumbnail_webp
+    from shared.media.image_io import decode, encode, normalise, thumbnail_webp
 
     # The old way: the cut-out at the photo's full resolution, PNG with Pillow's defaults, base64 in JSON.
     full = ImageOps.exif_transpose(Image.open(io.BytesIO(jpeg))).convert("RGBA")
@@ -194,9 +196,9 @@ def old_way_vs_ours(jpeg: bytes, remover, store, job_id: str, runs: int) -> dict
 
 def cache_hit(data: bytes, name: str, hits: int) -> dict:
     """A pipeline with the cache on: the first upload is processed, the repeats are served."""
-    from shared.adapters.blobstore.memory import MemoryBlobStore
+    from closet_pipeline.adapters.memory import MemoryBlobStore
+    from closet_pipeline.local_run import LocalPipeline
     from shared.config import Settings
-    from shared.local_run import LocalPipeline
 
     settings = Settings(cache_enabled=True, expand_policy="never", background_providers=("local",))
     pipeline = LocalPipeline(settings, MemoryBlobStore())
@@ -214,7 +216,7 @@ def cache_hit(data: bytes, name: str, hits: int) -> dict:
 def run_probe(photos: list[Path], *, runs: int, warm_up: bool = False, extras: bool = False, extra_runs: int = 5,
               cache_hits: int = 3, timeout_s: float = 1800) -> dict:
     """Run a probe in a fresh interpreter and return what it measured."""
-    argv = [sys.executable, "-m", "shared.bench_inprocess", "--runs", str(runs), "--extra-runs", str(extra_runs),
+    argv = [sys.executable, "-m", "closet_pipeline.bench.inprocess", "--runs", str(runs), "--extra-runs", str(extra_runs),
             "--cache-hits", str(cache_hits)]
     argv += ["--warm-up"] if warm_up else []
     argv += ["--extras"] if extras else []
@@ -227,7 +229,7 @@ def run_probe(photos: list[Path], *, runs: int, warm_up: bool = False, extras: b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="one in-process probe (used by shared.bench)")
+    parser = argparse.ArgumentParser(description="one in-process probe (used by closet_pipeline.bench.run)")
     parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--warm-up", action="store_true")

@@ -77,9 +77,6 @@ class LocalFolderBlobStore(BlobStore):
     def url(self, key: str) -> str:
         return self._path(key).as_uri()
 
-    def path_of(self, key: str) -> Path:
-        return self._path(key)
-
 
 def _atomic_write(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")

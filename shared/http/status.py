@@ -6,7 +6,7 @@ is stateless and reads the answer from storage instead:
 * finished: `results/{userId}/{clothId}/{jobId}/result.json` exists (deliver, a cache hit or a failed
   job writes it) -> `completed` or `failed`, with the result document;
 * in flight: every stage records its outcome, including the very progress events it published, at
-  `work/{jobId}/outcomes/{stage}[-{item}].json` before publishing (shared/idempotency.py). The furthest
+  `work/{jobId}/outcomes/{stage}[-{item}].json` before publishing (shared/runtime/outcomes.py). The furthest
   of those events is the job's progress, at the app's percentages (10 removing background, 30
   analysing, 50 analysed, 50-70 one per garment, 95 done); the expand outcomes, which publish no
   event, show as EXPANDING at 50;
@@ -30,7 +30,6 @@ page on another origin can poll; the bearer token, not the origin, is what prote
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 
@@ -38,17 +37,11 @@ from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.config import get_settings
 from shared.documents import ProgressEvent, ResultDocument
 from shared.errors import InvalidObjectPath
-from shared.layout import job_id_for, parse_upload_key, results_prefix, work_key
-from shared.upload_urls import UploadUrlError, authorize
+from shared.http.common import HttpError, authorize, cors_headers
+from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix, work_key
+from shared.topology import load as load_topology
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_GENERATION = re.compile(r"^[0-9]{1,20}$")
-# Outcome records in the order the stages run; the furthest one present tells how far the job got.
-STAGE_ORDER = ("ingest", "remove_background", "segment", "expand", "deliver")
-
-
-class StatusError(UploadUrlError):
-    """An answer other than 200: status code and message."""
+_GENERATION = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -94,10 +87,10 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
             continue
     if events:
         if any(e.user_id != user_id or e.cloth_id != cloth_id for e in events):
-            raise StatusError(404, "no such job")  # another user's (or cloth's) job: same answer as unknown
+            raise HttpError(404, "no such job")  # another user's (or cloth's) job: same answer as unknown
         best = max(events, key=lambda e: e.progress_percentage)
         step, percent = best.current_step.value, best.progress_percentage
-        if furthest == STAGE_ORDER.index("expand") and step == "ANALYZED":
+        if furthest == load_topology().stage_names.index("expand") and step == "ANALYZED":
             step = "EXPANDING"  # expand publishes no event of its own
         if best.status == "FAILED":
             return JobStatus(job_id, "failed", percent, step)  # the failed result.json follows at once
@@ -106,12 +99,12 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
         return JobStatus(job_id, "processing", 10, "REMOVING_BACKGROUND")  # ingest is writing
     if owner_known or keys:
         return JobStatus(job_id, "processing", 0, "QUEUED")
-    raise StatusError(404, "no such job (yet)")
+    raise HttpError(404, "no such job (yet)")
 
 
 def _stage_rank(key: str) -> int:
     name = key.rsplit("/", 1)[-1].removesuffix(".json").split("-", 1)[0]
-    return STAGE_ORDER.index(name) if name in STAGE_ORDER else -1
+    return load_topology().stage_names.index(name) if name in load_topology().stage_names else -1
 
 
 def upload_generation(store: BlobStore, key: str) -> int | None:
@@ -131,62 +124,46 @@ def resolve(store: BlobStore, params) -> JobStatus:
     get = (lambda name: (params.get(name) or "").strip())
     user_id, cloth_id, job_id, object_key, generation = (get("userId"), get("clothId"), get("jobId"),
                                                          get("objectKey"), get("generation"))
-    if not _ID.match(user_id):
-        raise StatusError(400, "missing or invalid: userId")
+    if not is_id(user_id):
+        raise HttpError(400, "missing or invalid: userId")
     if object_key:
         try:
             upload = parse_upload_key(object_key)
         except InvalidObjectPath as exc:
-            raise StatusError(400, exc.message) from None
+            raise HttpError(400, exc.message) from None
         if upload.user_id != user_id or (cloth_id and upload.cloth_id != cloth_id):
-            raise StatusError(404, "no such upload")
+            raise HttpError(404, "no such upload")
         cloth_id = upload.cloth_id
-        if generation and not _GENERATION.match(generation):
-            raise StatusError(400, "invalid: generation")
+        if generation and not _GENERATION.fullmatch(generation):
+            raise HttpError(400, "invalid: generation")
         if not generation:
             found = upload_generation(store, object_key)
             if found is None:
-                raise StatusError(404, "no such upload")
+                raise HttpError(404, "no such upload")
             generation = str(found)
         derived = job_id_for(object_key, generation)
         if job_id and job_id != derived:
-            raise StatusError(400, "jobId does not match objectKey and generation")
+            raise HttpError(400, "jobId does not match objectKey and generation")
         return job_status(store, user_id, cloth_id, derived, owner_known=True)
-    if not _ID.match(cloth_id):
-        raise StatusError(400, "missing or invalid: clothId")
-    if not _ID.match(job_id):
-        raise StatusError(400, "missing or invalid: jobId (or objectKey)")
+    if not is_id(cloth_id):
+        raise HttpError(400, "missing or invalid: clothId")
+    if not is_id(job_id):
+        raise HttpError(400, "missing or invalid: jobId (or objectKey)")
     return job_status(store, user_id, cloth_id, job_id)
 
 
 # -- HTTP --------------------------------------------------------------------------------------
-def cors_headers(origin: str | None, methods: str = "GET, OPTIONS") -> dict[str, str]:
-    """CORS answer headers for a bearer-token API (no cookies): any origin unless CLOSET_CORS_ORIGINS
-    lists some. upload_url can use the same with methods="POST, OPTIONS"."""
-    allowed = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()] or ["*"]
-    headers = {"Access-Control-Allow-Methods": methods,
-               "Access-Control-Allow-Headers": "Authorization, Content-Type",
-               "Access-Control-Max-Age": "3600"}
-    if "*" in allowed:
-        headers["Access-Control-Allow-Origin"] = "*"
-    elif origin and origin in allowed:
-        headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
-    else:
-        headers["Vary"] = "Origin"
-    return headers
-
-
 def handle_http(request, store: BlobStore | None = None) -> tuple[dict | str, int, dict]:
     """The status function: a Flask request in, (JSON body, status, headers) out."""
-    headers = {"Cache-Control": "no-store", **cors_headers(request.headers.get("Origin"))}
+    headers = {"Cache-Control": "no-store", **cors_headers(request.headers.get("Origin"), "GET, OPTIONS")}
     if request.method == "OPTIONS":  # CORS preflight: no credentials are sent with it
         return "", 204, headers
     try:
         if request.method not in ("GET", "HEAD"):
-            raise StatusError(405, "use GET")
+            raise HttpError(405, "use GET")
         authorize(request.headers.get("Authorization"))
         return resolve(store or _cached_store(), request.args).to_dict(), 200, headers
-    except UploadUrlError as error:
+    except HttpError as error:
         return {"error": error.message}, error.status, headers
 
 
@@ -194,22 +171,9 @@ _STORE = None
 
 
 def _cached_store() -> BlobStore:
-    """GCS with the function's credentials; the emulator (anonymous) when STORAGE_EMULATOR_HOST is set."""
     global _STORE
     if _STORE is None:
-        from google.cloud import storage
+        from shared.adapters.blobstore.gcs import store_from_settings
 
-        from shared.adapters.blobstore.gcs import GcsBlobStore
-        settings = get_settings()
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-        if emulator:
-            from google.auth.credentials import AnonymousCredentials
-
-            client = storage.Client(project=settings.project_id, credentials=AnonymousCredentials(),
-                                    client_options={"api_endpoint": emulator})
-        else:
-            client = storage.Client(project=settings.project_id)
-        buckets = {"uploads": settings.uploads_bucket, "work": settings.work_bucket,
-                   "results": settings.results_bucket, "cache": settings.cache_bucket}
-        _STORE = GcsBlobStore(client, buckets, signed_url_ttl_s=settings.signed_url_ttl_s, public_endpoint=emulator)
+        _STORE = store_from_settings(get_settings())
     return _STORE

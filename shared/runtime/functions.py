@@ -1,0 +1,84 @@
+"""What a Cloud Function instance builds once and reuses for every event (settings, the GCS store,
+the Pub/Sub bus, a dispatcher over its own stage), and the three kinds of entry point. Each
+`functions/<name>/main.py` is a few lines over this module."""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+from typing import Callable
+
+import functions_framework
+
+from shared.config import get_settings
+from shared.errors import InvalidObjectPath
+from shared.runtime.dispatch import Dispatcher
+from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
+from shared.runtime.logs import configure_logging
+from shared.stages.context import StageContext, StoredWorkImages
+
+log = logging.getLogger("closet.function")
+_DISPATCHERS: dict[str, Dispatcher] = {}
+
+
+def dispatcher(stages: dict[str, ModuleType]) -> Dispatcher:
+    """One per instance (the first event builds it): clients and models are reused across events."""
+    key = ",".join(stages) or "dead_letter"
+    if key not in _DISPATCHERS:
+        from shared.adapters.blobstore.gcs import store_from_settings
+        from shared.adapters.bus.pubsub import PubSubBus
+        from shared.runtime.webhook import WebhookNotifier
+
+        configure_logging()
+        settings = get_settings()
+        store = store_from_settings(settings)
+        notifier = WebhookNotifier.from_settings(settings)
+        _DISPATCHERS[key] = Dispatcher(StageContext(settings, store, StoredWorkImages(store)),
+                                       PubSubBus(settings.project_id), stages,
+                                       on_result=notifier.send if notifier else None)
+    return _DISPATCHERS[key]
+
+
+def _pushed_handler(on_message: Callable[[PushedMessage], None], on_warm_up: Callable[[], None]):
+    """A CloudEvent handler for a Pub/Sub push: a warm-up only loads; raising makes Pub/Sub redeliver."""
+
+    @functions_framework.cloud_event
+    def handle(event) -> None:
+        pushed = from_cloud_event_data(event.data)
+        if pushed.warm_up:
+            on_warm_up()
+        else:
+            on_message(pushed)
+
+    return handle
+
+
+def stage_function(stage: ModuleType):
+    """The entry point of a stage's function: decode, run (or warm up), publish."""
+    name = stage.__name__.rsplit(".", 1)[-1]
+    stages = {name: stage}
+    return _pushed_handler(
+        lambda pushed: dispatcher(stages).handle(name, pushed.data, pushed.delivery_attempt),
+        lambda: dispatcher(stages).warm_up(name))
+
+
+def upload_function(ingest: ModuleType):
+    """The ingest function's entry point: a GCS notification becomes a job."""
+    stages = {"ingest": ingest}
+
+    def on_notification(pushed: PushedMessage) -> None:
+        try:
+            request = job_request_from_notification(pushed.attributes)
+        except InvalidObjectPath as refused:
+            log.warning("upload refused: %s", refused.message, extra={"stage": "ingest"})
+            return  # acked: retrying a bad path cannot help
+        if request is not None:
+            dispatcher(stages).run("ingest", request)
+
+    return _pushed_handler(on_notification, lambda: dispatcher(stages).warm_up("ingest"))
+
+
+def dead_letter_function():
+    """The failure handler's entry point: a message that failed every delivery ends its job."""
+    return _pushed_handler(lambda pushed: dispatcher({}).handle_dead_letter(pushed.data, pushed.attributes),
+                           lambda: None)
