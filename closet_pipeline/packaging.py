@@ -33,9 +33,9 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.imports import Tree, module_of, path_of, reachable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILE_NAME = "isnet-general-use-small.onnx"
 MODEL_ARCNAME = f"models/{MODEL_FILE_NAME}"  # the function's env: CLOSET_MODEL_PATH=/workspace/<this>
 MODEL_FUNCTION = "remove_background"  # the only function whose zip carries the model

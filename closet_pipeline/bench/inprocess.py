@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from closet_pipeline import REPO_ROOT
+
 LIMITS = dict(max_bytes=25_000_000, max_pixels=50_000_000, min_side=32, max_side=1200)
 
 
@@ -222,7 +224,7 @@ def run_probe(photos: list[Path], *, runs: int, warm_up: bool = False, extras: b
     argv += ["--extras"] if extras else []
     argv += [str(p) for p in photos]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"in-process probe failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

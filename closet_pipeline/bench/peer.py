@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from closet_pipeline import REPO_ROOT
+
 PACKAGE = "rembg[cpu]"
 
 
@@ -51,7 +53,7 @@ def run_peer(model: Path, photos: list[Path], runs: int, timeout_s: float = 1800
     argv = [sys.executable, "-m", "closet_pipeline.bench.peer", "--model", str(model), "--runs", str(runs)]
     argv += [str(p) for p in photos]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"rembg peer failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

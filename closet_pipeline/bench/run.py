@@ -28,7 +28,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from closet_pipeline import REPO_ROOT
+
 DEFAULT_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"  # the team folder beside the project, when present
 DEFAULT_PHOTO_CACHE = Path.home() / ".cache" / "closet-pipeline" / "bench-photos"
 

@@ -39,7 +39,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from closet_pipeline import REPO_ROOT
+
 PHOTO_DIRS = (REPO_ROOT / "examples", REPO_ROOT / "tests" / "data" / "photos")
 MAX_COUNT, MAX_OVER_S, MAX_TIMEOUT_S = 2000, 600.0, 3600.0
 

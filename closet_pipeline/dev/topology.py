@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.dev.tools import TopologyError, fake_gcs_binary, missing_tools, pubsub_jar  # noqa: F401
 from shared.layout import job_id_for, upload_key
+from shared.topology import TOPOLOGY_FILE
 
 log = logging.getLogger("closet.dev")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TOPOLOGY_JSON = Path(__file__).with_name("topology.json")
+TOPOLOGY_JSON = TOPOLOGY_FILE
 STATE_FILE = REPO_ROOT / ".dev" / "topology.json"
 DEFAULTS = {
     "CLOSET_PROJECT_ID": "closet-local",

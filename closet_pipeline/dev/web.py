@@ -27,9 +27,11 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from closet_pipeline import REPO_ROOT
+
 log = logging.getLogger("closet.dev.web")
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
+WEB_ROOT = REPO_ROOT / "clients" / "web"
 MAX_BODY = 64 * 1024 * 1024  # more than CLOSET_MAX_UPLOAD_BYTES: the bucket, not the proxy, refuses
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "x-goog-content-length-range", "range")
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".css": "text/css",
