@@ -2,21 +2,24 @@
 locals {
   apis = toset(concat(
     [
-      "artifactregistry.googleapis.com",     # the functions' container images (gcf-artifacts)
+      "artifactregistry.googleapis.com",     # the functions' container images (build.tf)
       "cloudbuild.googleapis.com",           # builds each function's image from its zip
       "cloudfunctions.googleapis.com",       # Cloud Functions (2nd gen)
-      "cloudresourcemanager.googleapis.com", # data.google_project: the project number of the service agents
+      "cloudresourcemanager.googleapis.com", # data.google_project (the budget's project number)
       "cloudscheduler.googleapis.com",       # warm-up pings
       "iam.googleapis.com",                  # service accounts
       "iamcredentials.googleapis.com",       # signBlob: V4 signed URLs without key files
       "logging.googleapis.com",              # function and build logs
+      "monitoring.googleapis.com",           # alert policies (monitoring.tf)
       "pubsub.googleapis.com",               # topics and push subscriptions between stages
       "run.googleapis.com",                  # the Cloud Run services under each function
-      "secretmanager.googleapis.com",        # remove.bg key, Gemini key, webhook secret
+      "secretmanager.googleapis.com",        # remove.bg key, Gemini key, webhook secret, upload-URL secret
       "storage.googleapis.com",              # the area buckets and the function sources
     ],
-    var.results_cdn_enabled ? ["compute.googleapis.com"] : [], # load balancer and Cloud CDN
+    var.billing_account == "" ? [] : ["billingbudgets.googleapis.com"], # budget.tf
   ))
+  # Not enabled on purpose: compute.googleapis.com. Builds run as our own account (build.tf) and
+  # every function as its own, so nothing needs the Compute Engine default service account.
 }
 
 resource "google_project_service" "api" {
@@ -25,4 +28,17 @@ resource "google_project_service" "api" {
   project            = var.project_id
   service            = each.value
   disable_on_destroy = false
+}
+
+# An API answers 403 SERVICE_DISABLED for a minute or two after it is enabled. Everything that
+# calls one depends on this wait, not on google_project_service directly; enabling another API
+# later (the budget's) changes the triggers and waits again.
+resource "time_sleep" "apis_ready" {
+  create_duration = "${var.api_propagation_seconds}s"
+
+  triggers = {
+    apis = join(",", sort(local.apis))
+  }
+
+  depends_on = [google_project_service.api]
 }

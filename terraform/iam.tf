@@ -23,7 +23,7 @@ resource "google_service_account" "function" {
   display_name = "Closet pipeline: ${each.key}"
   description  = "Runtime identity of the ${each.key} function; its roles follow shared/topology.json."
 
-  depends_on = [google_project_service.api]
+  depends_on = [time_sleep.apis_ready]
 }
 
 locals {

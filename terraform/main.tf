@@ -2,20 +2,28 @@
 # what, memory/cpu/timeout/concurrency) is read from shared/topology.json, the same file the Python
 # code reads, so Terraform and the functions cannot disagree. Nothing here names a topic id.
 #
+#   versions.tf             pinned providers, the partial gcs backend
 #   topology.tf             every local derived from shared/topology.json (functions, grants, secret mounts)
-#   apis.tf                 the Google APIs the pipeline needs
+#   apis.tf                 the Google APIs the pipeline needs, and the wait after enabling them
+#   service_agents.tf       the Pub/Sub and Cloud Storage service agents, created before any grant
+#   build.tf                the build service account and the images' Artifact Registry repository
 #   iam.tf                  one service account per function, and every grant to it (one for_each per kind)
-#   secrets.tf              the Secret Manager secrets (values are added out of band)
+#   secrets.tf              the Secret Manager secrets (values are added out of band, checked at plan)
 #   source.tf               the bucket of function zips
 #   uploads_notification.tf uploads/ -> the entry stage's topic
-#   modules/storage         the area buckets (uploads, work, results, cache)
+#   monitoring.tf           alert policies; budget.tf the optional billing budget
+#   modules/storage         the area buckets (uploads, work, results, cache) and their retention
 #   modules/messaging       topics, push subscriptions, dead-lettering, the pusher identity
 #   modules/function        one Cloud Function (2nd gen) and its source object
 #   modules/warmup          Cloud Scheduler warm-up pings
-#   modules/results_cdn     optional Cloud CDN in front of the results bucket
 
 locals {
-  bucket_prefix       = "${var.project_id}-${var.name_prefix}"
+  bucket_prefix = "${var.project_id}-${var.name_prefix}"
+
+  # Name of each function (and of its Cloud Run service): the prefix keeps environments apart.
+  function_names = { for name in keys(local.functions) : name => "${var.name_prefix}-${replace(name, "_", "-")}" }
+
+
   functions_build_dir = startswith(var.functions_build_dir, "/") ? var.functions_build_dir : "${path.module}/${var.functions_build_dir}"
 
   # The remove_background zip carries the model here (closet_pipeline/packaging.py); Cloud Functions unpacks
@@ -42,12 +50,6 @@ locals {
   )
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-
-  depends_on = [google_project_service.api]
-}
-
 check "instance_count_overrides_name_functions" {
   assert {
     condition     = alltrue([for name in keys(var.instance_count_overrides) : contains(keys(local.functions), name)])
@@ -65,11 +67,16 @@ module "storage" {
   areas         = local.topology.areas
   force_destroy = var.force_destroy_buckets
 
-  # Temporary areas: work holds intermediates for a day; cache entries live cache_ttl_hours,
-  # rounded up to whole days because GCS lifecycle ages are days.
+  # Every area is deleted after a while, each for its reason (README: Retention):
+  #   uploads  raw phone photos with their EXIF (GPS position): gone after uploads_retention_days
+  #   work     intermediates and job state: a job is over in minutes, a day is plenty
+  #   results  the app copies what it keeps through short-lived signed URLs
+  #   cache    cache_ttl_hours, rounded up to whole days (GCS lifecycle ages are days)
   delete_after_days = {
-    work  = 1
-    cache = ceil(var.cache_ttl_hours / 24)
+    uploads = var.uploads_retention_days
+    work    = 1
+    results = var.results_retention_days
+    cache   = ceil(var.cache_ttl_hours / 24)
   }
 
   # Browsers PUT to signed upload URLs and may fetch() signed result URLs.
@@ -79,7 +86,7 @@ module "storage" {
     results = ["GET", "HEAD"]
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [time_sleep.apis_ready]
 }
 
 # -- functions: every stage, the failure handler and the HTTP functions --------------------------
@@ -90,7 +97,7 @@ module "functions" {
 
   project_id  = var.project_id
   region      = var.region
-  name        = "${var.name_prefix}-${replace(each.key, "_", "-")}"
+  name        = local.function_names[each.key]
   description = each.value.description
 
   source_bucket         = google_storage_bucket.function_source.name
@@ -98,14 +105,15 @@ module "functions" {
   object_prefix         = each.key
   runtime               = "python311"
   entry_point           = "handle"
-  build_service_account = var.build_service_account
+  build_service_account = google_service_account.build.id
+  docker_repository     = google_artifact_registry_repository.functions.id
 
   memory             = each.value.memory
   cpu                = each.value.cpu
   timeout_seconds    = each.value.timeout_seconds
   concurrency        = each.value.concurrency
   min_instance_count = coalesce(try(var.instance_count_overrides[each.key].min, null), var.min_instance_count)
-  max_instance_count = coalesce(try(var.instance_count_overrides[each.key].max, null), var.max_instance_count)
+  max_instance_count = coalesce(try(var.instance_count_overrides[each.key].max, null), each.value.max_instances)
 
   # Pub/Sub push is internal traffic; only the HTTP functions are reachable from outside, and
   # even they only by the identities in app_invoker_members (iam.tf).
@@ -121,11 +129,16 @@ module "functions" {
   labels = { function = replace(each.key, "_", "-") }
 
   # Cloud Functions checks at deploy time that the runtime identity can read its secrets, and
-  # that they have a version.
+  # that they have a version (third parties' versions were checked at plan time, secrets.tf); the
+  # build needs its account's grants in place.
   depends_on = [
-    google_project_service.api,
+    time_sleep.apis_ready,
     google_secret_manager_secret_iam_member.function_secrets,
     google_secret_manager_secret_version.generated,
+    data.google_secret_manager_secret_version.required,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_writes_logs,
   ]
 }
 
@@ -134,8 +147,8 @@ module "functions" {
 module "messaging" {
   source = "./modules/messaging"
 
-  project_number = data.google_project.this.number
-  name_prefix    = var.name_prefix
+  pubsub_agent_member = google_project_service_identity.pubsub.member
+  name_prefix         = var.name_prefix
 
   stage_topics      = { for name, stage in local.stages : name => stage.topic }
   progress_topic    = local.topology.topics.progress
@@ -155,7 +168,7 @@ module "messaging" {
   create_app_subscriptions = var.create_app_subscriptions
   app_subscriber_members   = var.app_subscriber_members
 
-  depends_on = [google_project_service.api]
+  depends_on = [time_sleep.apis_ready]
 }
 
 # -- warm-up pings (the free alternative to min_instance_count; README) ---------------------------
@@ -168,20 +181,5 @@ module "warmup" {
   interval_minutes = var.warmup_interval_minutes
   topic_ids        = module.messaging.stage_topic_ids
 
-  depends_on = [google_project_service.api]
-}
-
-# -- optional: results behind Cloud CDN instead of GCS signed URLs -------------------------------
-
-module "results_cdn" {
-  source = "./modules/results_cdn"
-  count  = var.results_cdn_enabled ? 1 : 0
-
-  name_prefix    = var.name_prefix
-  project_number = data.google_project.this.number
-  bucket_name    = module.storage.bucket_names["results"]
-  domain         = var.results_cdn_domain
-  signed_url_ttl = var.signed_url_ttl_seconds
-
-  depends_on = [google_project_service.api]
+  depends_on = [time_sleep.apis_ready]
 }

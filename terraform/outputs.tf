@@ -38,14 +38,15 @@ output "warmup_jobs" {
   value       = module.warmup.job_names
 }
 
-output "results_cdn" {
-  description = "The results CDN endpoint (null unless results_cdn_enabled): IP for the DNS record, base URL, signed-URL key name and the secret holding the key."
-  value = one([
-    for cdn in module.results_cdn : {
-      ip_address            = cdn.ip_address
-      base_url              = cdn.base_url
-      signed_url_key_name   = cdn.signed_url_key_name
-      signed_url_key_secret = cdn.signed_url_key_secret
-    }
-  ])
+output "build" {
+  description = "The functions' build identity and the Artifact Registry repository their images go to."
+  value = {
+    service_account = google_service_account.build.email
+    repository      = google_artifact_registry_repository.functions.id
+  }
+}
+
+output "alert_policies" {
+  description = "Alert policy names (projects/P/alertPolicies/ID), keyed by what they watch."
+  value       = { for key, policy in google_monitoring_alert_policy.pipeline : key => policy.name }
 }

@@ -15,5 +15,5 @@ resource "google_storage_bucket" "function_source" {
     retention_duration_seconds = 0
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [time_sleep.apis_ready]
 }

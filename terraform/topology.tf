@@ -33,6 +33,7 @@ locals {
         cpu             = stage.cpu
         timeout_seconds = stage.timeoutSeconds
         concurrency     = stage.concurrency
+        max_instances   = stage.maxInstances
       }
     },
     {
@@ -47,6 +48,7 @@ locals {
         cpu             = local.topology.failureHandler.cpu
         timeout_seconds = local.topology.failureHandler.timeoutSeconds
         concurrency     = local.topology.failureHandler.concurrency
+        max_instances   = local.topology.failureHandler.maxInstances
       }
     },
     {
@@ -61,6 +63,7 @@ locals {
         cpu             = function.cpu
         timeout_seconds = function.timeoutSeconds
         concurrency     = function.concurrency
+        max_instances   = function.maxInstances
       }
     },
   )
@@ -128,28 +131,39 @@ locals {
       consumers = ["remove_background"] # the stage that runs the background-removal providers
       mounted   = contains(var.background_providers, "removebg")
       generated = false
+      feature   = "background_providers (it includes \"removebg\")"
     }
     gemini-api-key = {
       env       = "CLOSET_GEMINI_API_KEY"
       consumers = ["expand"] # the stage that calls the generative model
       mounted   = var.gemini_enabled
       generated = false
+      feature   = "gemini_enabled"
     }
     webhook-secret = {
       env       = "CLOSET_WEBHOOK_SECRET"
       consumers = [for name, function in local.functions : name if contains(function.publishes, "results")]
       mounted   = var.webhook_url != ""
       generated = false
+      feature   = "webhook_url"
     }
     upload-url-secret = {
       env       = "CLOSET_UPLOAD_URL_SECRET" # read by shared/http/upload_url.py: Authorization: Bearer <it>
       consumers = keys(local.http_functions)
       mounted   = true
       generated = true
+      feature   = "the HTTP functions"
     }
   }
 
   generated_secrets = { for name, spec in local.secrets : name => spec if spec.generated }
+
+  # Secret ids carry the name prefix, like everything else (two environments, one project).
+  secret_ids = { for name in keys(local.secrets) : name => "${var.name_prefix}-${name}" }
+
+  # Third parties' secrets that a switched-on feature mounts: their latest version must exist
+  # before the plan may go on (secrets.tf).
+  required_secret_versions = { for name, spec in local.secrets : name => spec if spec.mounted && !spec.generated }
 
   # One entry per (function, secret) actually mounted: drives both the mount and the grant.
   secret_mounts = flatten([

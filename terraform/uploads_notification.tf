@@ -2,12 +2,7 @@
 # topic (JSON_API_V1: the object resource as JSON; bucketId/objectId/eventType as attributes).
 # The message carries the object path only, never the image.
 
-# The Cloud Storage service agent of this project (reading it also makes sure it exists).
-data "google_storage_project_service_account" "gcs_agent" {
-  project = var.project_id
-
-  depends_on = [google_project_service.api]
-}
+# (The Cloud Storage service agent is read, and so created, in service_agents.tf.)
 
 # The service agent publishes the notifications: publisher on that one topic, not the project.
 resource "google_pubsub_topic_iam_member" "gcs_agent_publishes_uploads" {

@@ -1,7 +1,7 @@
 # -- project ------------------------------------------------------------------------------------
 
 variable "project_id" {
-  description = "Google Cloud project that hosts the pipeline. One pipeline per project: the Pub/Sub topic ids are fixed by shared/topology.json."
+  description = "Google Cloud project that hosts the pipeline. Every name but the Pub/Sub topics' carries name_prefix (README: Two environments in one project)."
   type        = string
 
   validation {
@@ -22,7 +22,7 @@ variable "region" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every bucket, function, service account, subscription and Scheduler job name (not of topics: their ids come from shared/topology.json)."
+  description = "Prefix of every bucket, function, service account, subscription, secret, repository, alert and Scheduler job name, and the env label (not of topics: the functions publish to the ids of shared/topology.json)."
   type        = string
   default     = "closet"
 
@@ -149,12 +149,12 @@ variable "extra_environment" {
   }
 }
 
-# -- delivery and scaling -----------------------------------------------------------------------
+# -- delivery and scaling (README: Capacity: a burst of 200 uploads) ---------------------------
 
 variable "max_delivery_attempts" {
-  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler."
+  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler. A push the instance limit answers with 429 counts as one, so this and the backoffs must outlast a burst (README: Capacity)."
   type        = number
-  default     = 5
+  default     = 10
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
@@ -176,7 +176,7 @@ variable "retry_minimum_backoff_seconds" {
 variable "retry_maximum_backoff_seconds" {
   description = "Longest wait before Pub/Sub redelivers a failed message (exponential backoff stops growing here)."
   type        = number
-  default     = 300
+  default     = 60
 
   validation {
     condition     = var.retry_maximum_backoff_seconds >= var.retry_minimum_backoff_seconds && var.retry_maximum_backoff_seconds <= 600
@@ -195,19 +195,8 @@ variable "min_instance_count" {
   }
 }
 
-variable "max_instance_count" {
-  description = "Most instances of each function; caps spend and the load on remote providers."
-  type        = number
-  default     = 10
-
-  validation {
-    condition     = var.max_instance_count >= 1 && var.max_instance_count <= 1000 && floor(var.max_instance_count) == var.max_instance_count && var.max_instance_count >= var.min_instance_count
-    error_message = "max_instance_count must be a whole number from 1 to 1000, and not below min_instance_count."
-  }
-}
-
 variable "instance_count_overrides" {
-  description = "Per-function min/max instances, keyed by function name from shared/topology.json, e.g. { remove_background = { min = 1 } }."
+  description = "Per-function min/max instances, keyed by function name from shared/topology.json, e.g. { remove_background = { min = 1, max = 40 } }. The default max is the function's maxInstances in shared/topology.json."
   type = map(object({
     min = optional(number)
     max = optional(number)
@@ -231,7 +220,29 @@ variable "warmup_interval_minutes" {
   }
 }
 
-# -- storage ------------------------------------------------------------------------------------
+# -- storage: how long each area keeps objects (README: Retention) -----------------------------
+
+variable "uploads_retention_days" {
+  description = "Days an uploaded photo is kept. Raw phone photos carry EXIF metadata (GPS position, device) and ingest has made its own copy within minutes; 7 days leaves time to reprocess a failed job."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.uploads_retention_days >= 1 && var.uploads_retention_days <= 365 && floor(var.uploads_retention_days) == var.uploads_retention_days
+    error_message = "uploads_retention_days must be a whole number of days from 1 to 365."
+  }
+}
+
+variable "results_retention_days" {
+  description = "Days result images are kept. The app receives them as signed URLs valid signed_url_ttl_seconds and copies what it keeps; cached results point at these objects, so this must cover cache_ttl_hours."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.results_retention_days >= 1 && var.results_retention_days <= 3650 && floor(var.results_retention_days) == var.results_retention_days && var.results_retention_days * 24 >= var.cache_ttl_hours
+    error_message = "results_retention_days must be a whole number of days from 1 to 3650, and cover cache_ttl_hours (cached entries point at result objects)."
+  }
+}
 
 variable "cache_ttl_hours" {
   description = "How long cached results live, in hours. GCS lifecycle ages are whole days, so it is rounded UP to days (1-24 h -> 1 day, 25-48 h -> 2 days), and GCS deletes asynchronously, usually within a day after that."
@@ -258,33 +269,92 @@ variable "functions_build_dir" {
   default     = "../build/functions"
 }
 
-variable "build_service_account" {
-  description = "Full name (projects/P/serviceAccounts/EMAIL) of the service account Cloud Build uses to build the functions; null uses the project's default build account (README: new projects)."
-  type        = string
-  default     = null
-  nullable    = true
+variable "build_images_kept" {
+  description = "Function container images kept per function in the Artifact Registry repository (the newest ones; older ones are deleted after 30 days). Rolling back needs an image, so at least 2."
+  type        = number
+  default     = 5
 
   validation {
-    condition     = var.build_service_account == null || can(regex("^projects/[^/]+/serviceAccounts/[^/]+@[^/]+$", var.build_service_account))
-    error_message = "build_service_account must look like projects/PROJECT/serviceAccounts/EMAIL."
+    condition     = var.build_images_kept >= 2 && var.build_images_kept <= 100 && floor(var.build_images_kept) == var.build_images_kept
+    error_message = "build_images_kept must be a whole number from 2 to 100."
   }
 }
 
-# -- results behind Cloud CDN (optional) --------------------------------------------------------
+variable "api_propagation_seconds" {
+  description = "Seconds to wait after enabling the Google APIs before creating anything that uses them: a freshly enabled API answers 403 SERVICE_DISABLED for a minute or two."
+  type        = number
+  default     = 90
 
-variable "results_cdn_enabled" {
-  description = "Serve results through Cloud CDN (backend bucket, URL map, HTTPS load balancer, managed certificate, signed-URL key) instead of short-lived GCS signed URLs. Costs a forwarding rule (~18 USD/month)."
-  type        = bool
-  default     = false
+  validation {
+    condition     = var.api_propagation_seconds >= 0 && var.api_propagation_seconds <= 600 && floor(var.api_propagation_seconds) == var.api_propagation_seconds
+    error_message = "api_propagation_seconds must be a whole number from 0 to 600."
+  }
 }
 
-variable "results_cdn_domain" {
-  description = "Domain name of the results CDN (a DNS A record to the output results_cdn_ip_address is needed for the managed certificate). Required when results_cdn_enabled."
+# -- operations: alerts and budget (README: Operations) -----------------------------------------
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/N) every alert policy and the budget send to. Empty: the alerts still open incidents in the console, but nobody is told."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for channel in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", channel))])
+    error_message = "Each notification channel must be a full name: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "alert_oldest_unacked_seconds" {
+  description = "Alert when the oldest unacknowledged message of a stage subscription is older than this: a stage that stopped keeping up (a burst of 200 drains in about a minute; README: Capacity)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.alert_oldest_unacked_seconds >= 60
+    error_message = "alert_oldest_unacked_seconds must be at least 60."
+  }
+}
+
+variable "alert_5xx_per_minute" {
+  description = "Alert when the functions together answer more 5xx per minute than this, over 5 minutes (crashes, timeouts, out of memory)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.alert_5xx_per_minute > 0
+    error_message = "alert_5xx_per_minute must be above 0."
+  }
+}
+
+variable "alert_429_per_minute" {
+  description = "Alert when the functions together answer more 429 (instance limit reached) per minute than this, over 10 minutes. Bursts cause some 429s by design: Pub/Sub retries them; a sustained rate means maxInstances is too low."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alert_429_per_minute > 0
+    error_message = "alert_429_per_minute must be above 0."
+  }
+}
+
+variable "billing_account" {
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for the optional monthly budget on this project; empty for no budget. The identity running Terraform needs Billing Account Costs Manager on it."
   type        = string
   default     = ""
 
   validation {
-    condition     = !var.results_cdn_enabled || can(regex("^([a-z0-9-]+\\.)+[a-z]{2,}$", var.results_cdn_domain))
-    error_message = "results_cdn_domain must be a domain name such as cdn.closet.example.com when results_cdn_enabled is true."
+    condition     = var.billing_account == "" || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.billing_account))
+    error_message = "billing_account must be empty or a billing account id such as 012345-6789AB-CDEF01."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly budget of this project in USD when billing_account is set: notifications at 50 %, 90 % and 100 % of actual spend and at 100 % of forecast spend."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.monthly_budget_usd >= 1 && floor(var.monthly_budget_usd) == var.monthly_budget_usd
+    error_message = "monthly_budget_usd must be a whole number of dollars, at least 1."
   }
 }

@@ -29,7 +29,13 @@ from typing import Any, TypedDict
 
 LINK = re.compile(r"registry\.terraform\.io/providers/hashicorp/[a-z-]+/([0-9.]+)/docs(?:/(resources|data-sources)/\S+)?\s+(\S+?)\}")
 ANCHOR = re.compile(r"/docs/(?:resources|data-sources)/[a-z0-9_]+#([a-z0-9_]+) ")
-CDKTF_MAPS = {"cdktf.StringMap": ["map", "string"], "cdktf.NumberMap": ["map", "number"], "cdktf.BooleanMap": ["map", "bool"]}
+# cdktf's types for getters: maps, and IResolvable for a boolean attribute.
+CDKTF_TYPES = {
+    "cdktf.StringMap": ["map", "string"],
+    "cdktf.NumberMap": ["map", "number"],
+    "cdktf.BooleanMap": ["map", "bool"],
+    "cdktf.IResolvable": "bool",
+}
 # Terraform's meta-arguments: never a provider argument (cdktf puts `alias` in the provider config).
 META = {"alias"}
 
@@ -113,7 +119,7 @@ class _Reader:
         if "collection" in ref:
             kind = "list" if ref["collection"]["kind"] == "array" else "map"
             return [kind, self.cty(ref["collection"]["elementtype"])]
-        return CDKTF_MAPS.get(ref.get("fqn", ""), "dynamic")
+        return CDKTF_TYPES.get(ref.get("fqn", ""), "dynamic")
 
     def block(self, struct_fqn: str, getters_fqn: str | None) -> Block:
         """The block whose arguments are struct_fqn's properties and whose computed-only

@@ -6,11 +6,16 @@ itself refuses unknown arguments, wrong blocks, wrong types and missing required
 For `plan` it answers like a provider that has not created anything yet: every computed value it
 is not given is unknown ("known after apply"), and data sources read placeholder values.
 `apply` is refused: the stand-in creates nothing.
+
+A data source's placeholder values can be replaced through the environment variable
+CLOSET_STANDIN_READS, a JSON object {data source type: {attribute: value}}: that is how a check
+plans "the secret has an enabled version" and "it has none".
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -158,8 +163,9 @@ class StandIn(rpc.ProviderServicer):
 
     def ReadDataSource(self, request, context):
         block = self.schema["data_sources"][request.type_name]
-        config = read_dynamic_value(request.config)
-        return pb.ReadDataSource.Response(state=to_dynamic_value(placeholder_computed(block, config)))
+        read = placeholder_computed(block, read_dynamic_value(request.config))
+        read.update(json.loads(os.environ.get("CLOSET_STANDIN_READS", "{}")).get(request.type_name, {}))
+        return pb.ReadDataSource.Response(state=to_dynamic_value(read))
 
     def GetFunctions(self, request, context):
         return pb.GetFunctions.Response()

@@ -52,10 +52,18 @@ variable "entry_point" {
 }
 
 variable "build_service_account" {
-  description = "Full name of the service account Cloud Build uses (projects/P/serviceAccounts/EMAIL); null for the project default."
+  description = "Full name of the service account Cloud Build uses (projects/P/serviceAccounts/EMAIL). Required: the project default (the Compute Engine default account) may lack the rights, or not exist."
   type        = string
-  default     = null
-  nullable    = true
+
+  validation {
+    condition     = can(regex("^projects/[^/]+/serviceAccounts/[^/]+@[^/]+$", var.build_service_account))
+    error_message = "build_service_account must look like projects/PROJECT/serviceAccounts/EMAIL."
+  }
+}
+
+variable "docker_repository" {
+  description = "Artifact Registry repository the image is pushed to (projects/P/locations/R/repositories/REPO), with cleanup policies; instead of gcf-artifacts, which keeps every image."
+  type        = string
 }
 
 variable "memory" {
@@ -95,9 +103,8 @@ variable "min_instance_count" {
 }
 
 variable "max_instance_count" {
-  description = "Most instances at once."
+  description = "Most instances at once (shared/topology.json maxInstances unless overridden)."
   type        = number
-  default     = 10
 }
 
 variable "ingress_settings" {

@@ -3,7 +3,7 @@
 # subscriptions the app reads results and progress from.
 
 locals {
-  pubsub_agent = "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_agent = var.pubsub_agent_member
 
   # A push request lasts up to the ack deadline; it must outlive the function's timeout, or Pub/Sub
   # would redeliver a message that is still being worked on. 600 s is Pub/Sub's maximum.

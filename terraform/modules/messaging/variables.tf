@@ -1,5 +1,5 @@
-variable "project_number" {
-  description = "Number of the project, to name the Pub/Sub service agent (service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com)."
+variable "pubsub_agent_member" {
+  description = "The Pub/Sub service agent as an IAM member (serviceAccount:service-N@gcp-sa-pubsub...), taken from the resource that creates it (root service_agents.tf), never built from the project number."
   type        = string
 }
 
@@ -61,13 +61,11 @@ variable "max_delivery_attempts" {
 variable "minimum_backoff_seconds" {
   description = "First redelivery delay of the exponential backoff, in seconds."
   type        = number
-  default     = 10
 }
 
 variable "maximum_backoff_seconds" {
   description = "Largest redelivery delay of the exponential backoff, in seconds (at most 600)."
   type        = number
-  default     = 300
 }
 
 variable "create_app_subscriptions" {
