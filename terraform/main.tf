@@ -35,12 +35,12 @@ locals {
   common_environment = merge(
     { for area, bucket in module.storage.bucket_names : "CLOSET_${upper(area)}_BUCKET" => bucket },
     {
-      CLOSET_PROJECT_ID            = var.project_id
-      CLOSET_BACKGROUND_PROVIDERS  = join(",", var.background_providers)
-      CLOSET_MODEL_PATH            = "/workspace/${local.model_path_in_zip}"
-      CLOSET_EXPAND_POLICY         = var.expand_policy
-      CLOSET_SIGNED_URL_TTL_S      = tostring(var.signed_url_ttl_seconds)
-      LOG_EXECUTION_ID             = "true"
+      CLOSET_PROJECT_ID           = var.project_id
+      CLOSET_BACKGROUND_PROVIDERS = join(",", var.background_providers)
+      CLOSET_MODEL_PATH           = "/workspace/${local.model_path_in_zip}"
+      CLOSET_EXPAND_POLICY        = var.expand_policy
+      CLOSET_SIGNED_URL_TTL_S     = tostring(var.signed_url_ttl_seconds)
+      LOG_EXECUTION_ID            = "true"
     },
     var.webhook_url == "" ? {} : { CLOSET_WEBHOOK_URL = var.webhook_url },
     var.hf_space == "" ? {} : { CLOSET_HF_SPACE = var.hf_space },
