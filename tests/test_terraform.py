@@ -235,7 +235,9 @@ def test_apis_include_monitoring_and_not_compute(plan, full):
 def test_everything_waits_for_the_apis(base, plan):
     wait = plan.one("time_sleep.apis_ready")
     assert wait.after["create_duration"] == "90s"
-    assert wait.after["triggers"]["apis"] == ",".join(sorted(c.after["service"] for c in plan.of_type("google_project_service")))
+    assert wait.after["triggers"]["apis"] == ",".join(
+        sorted(c.after["service"] for c in plan.of_type("google_project_service"))
+    )
 
     graph = shared_workspace(base).run("graph").stdout
     edges: dict[str, set[str]] = {}
@@ -268,7 +270,9 @@ def test_service_agents_are_created_before_they_are_granted(plan):
     messaging = plan.configuration["root_module"]["module_calls"]["messaging"]["expressions"]
     assert "google_project_service_identity.pubsub.member" in messaging["pubsub_agent_member"]["references"]
     agent_grants = [
-        c for c in plan.changes if c.module == "module.messaging" and c.type.endswith("_iam_member") and c.name.startswith("agent_")
+        c
+        for c in plan.changes
+        if c.module == "module.messaging" and c.type.endswith("_iam_member") and c.name.startswith("agent_")
     ]
     assert len(agent_grants) == 1 + 1 + 5  # dead-letter topic, pusher token creator, each stage subscription
     for grant in agent_grants:
@@ -342,8 +346,10 @@ def test_every_stage_has_its_topic_and_a_dead_lettered_push_subscription(plan, t
         assert subscription["dead_letter_policy"][0]["max_delivery_attempts"] == 10
         assert subscription["retry_policy"][0] == {"minimum_backoff": "10s", "maximum_backoff": "60s"}
         assert subscription["expiration_policy"][0]["ttl"] == ""
-        assert subscriptions[stage["name"]].after_unknown["push_config"][0]["push_endpoint"] is True  # the function's URL
-    handler = plan.one('module.messaging.google_pubsub_subscription.dead_letter').after
+        assert (
+            subscriptions[stage["name"]].after_unknown["push_config"][0]["push_endpoint"] is True
+        )  # the function's URL
+    handler = plan.one("module.messaging.google_pubsub_subscription.dead_letter").after
     assert handler["dead_letter_policy"] == []  # the end of the line
     assert handler["ack_deadline_seconds"] == topology["failureHandler"]["timeoutSeconds"] + 10
 
@@ -361,7 +367,9 @@ def test_uploads_notify_the_entry_stage(plan, topology):
     assert notification["event_types"] == ["OBJECT_FINALIZE"]
     assert notification["object_name_prefix"] == topology["uploadPrefix"]
     expressions = next(
-        r for r in plan.configuration["root_module"]["resources"] if r["address"] == "google_storage_notification.uploads"
+        r
+        for r in plan.configuration["root_module"]["resources"]
+        if r["address"] == "google_storage_notification.uploads"
     )
     assert expressions["depends_on"] == ["google_pubsub_topic_iam_member.gcs_agent_publishes_uploads"]
 
@@ -400,7 +408,9 @@ def test_secrets_are_mounted_only_where_used_and_only_when_enabled(plan, full, t
         "CLOSET_UPLOAD_URL_SECRET": http,
     }
     secret_ids = {c.after["secret_id"] for c in full.of_type("google_secret_manager_secret")}
-    assert secret_ids == {f"closet-stg-{s}" for s in ("removebg-api-key", "gemini-api-key", "webhook-secret", "upload-url-secret")}
+    assert secret_ids == {
+        f"closet-stg-{s}" for s in ("removebg-api-key", "gemini-api-key", "webhook-secret", "upload-url-secret")
+    }
 
 
 def read_while_planning(planned: Plan, type_: str) -> dict[Any, dict[str, Any]]:
@@ -486,7 +496,9 @@ def test_function_grants_follow_reads_writes_and_publishes(plan, topology):
 
     publishes = {g.index for g in plan.of_type("google_pubsub_topic_iam_member") if g.name == "function_publishes"}
     assert publishes == {f"{n}/{topic_of(topology, t)}" for n, f in functions.items() for t in f["publishes"]}
-    signers = {g.index for g in plan.of_type("google_service_account_iam_member") if g.name == "function_signs_as_itself"}
+    signers = {
+        g.index for g in plan.of_type("google_service_account_iam_member") if g.name == "function_signs_as_itself"
+    }
     assert signers == {n for n, f in functions.items() if f["trigger"] == "http" or "results" in f["publishes"]}
 
 
@@ -550,20 +562,30 @@ def test_alert_policies_watch_backlogs_dead_letters_and_errors(plan, full, full_
     for condition, in_filter in zip(backlog, sorted(subscriptions)):
         threshold = condition["condition_threshold"][0]
         assert "oldest_unacked_message_age" in threshold["filter"] and threshold["threshold_value"] == 600
-    assert {re.search(r'subscription_id = "([^"]+)"', c["condition_threshold"][0]["filter"]).group(1) for c in backlog} == subscriptions
+    assert {
+        re.search(r'subscription_id = "([^"]+)"', c["condition_threshold"][0]["filter"]).group(1) for c in backlog
+    } == subscriptions
     dead_lettered = policies["dead-lettered"]["conditions"][0]["condition_threshold"][0]["filter"]
     assert "dead_letter_message_count" in dead_lettered and all(s in dead_lettered for s in subscriptions)
-    assert "closet-dead-letter-push" in policies["dead-letter-backlog"]["conditions"][0]["condition_threshold"][0]["filter"]
+    assert (
+        "closet-dead-letter-push"
+        in policies["dead-letter-backlog"]["conditions"][0]["condition_threshold"][0]["filter"]
+    )
     services = [f"closet-{n.replace('_', '-')}" for n in all_functions(topology)]
     for key, code in (("function-5xx", 'response_code_class = "5xx"'), ("function-429", 'response_code = "429"')):
         condition = policies[key]["conditions"][0]["condition_threshold"][0]
         assert code in condition["filter"] and all(f'"{s}"' in condition["filter"] for s in services)
-    assert policies["function-5xx"]["conditions"][0]["condition_threshold"][0]["threshold_value"] == pytest.approx(1 / 60)
+    assert policies["function-5xx"]["conditions"][0]["condition_threshold"][0]["threshold_value"] == pytest.approx(
+        1 / 60
+    )
     assert all(p["notification_channels"] == [] for p in policies.values())
 
     full_policies = {c.index: c.after for c in full.of_type("google_monitoring_alert_policy")}
     assert set(full_policies) == set(policies) | {"webhook-dead-letters"}
-    assert "closet-stg-webhook-push" in full_policies["webhook-dead-letters"]["conditions"][0]["condition_threshold"][0]["filter"]
+    assert (
+        "closet-stg-webhook-push"
+        in full_policies["webhook-dead-letters"]["conditions"][0]["condition_threshold"][0]["filter"]
+    )
     assert all(p["notification_channels"] == full_vars["notification_channels"] for p in full_policies.values())
 
 
@@ -571,7 +593,10 @@ def test_budget_is_optional(plan, full, full_vars):
     assert not plan.of_type("google_billing_budget")
     [budget] = full.of_type("google_billing_budget")
     assert budget.after["billing_account"] == full_vars["billing_account"]
-    assert budget.after["amount"][0]["specified_amount"][0] == {"currency_code": "USD", "units": str(full_vars["monthly_budget_usd"])}
+    assert budget.after["amount"][0]["specified_amount"][0] == {
+        "currency_code": "USD",
+        "units": str(full_vars["monthly_budget_usd"]),
+    }
     rules = {(r["threshold_percent"], r["spend_basis"]) for r in budget.after["threshold_rules"]}
     assert rules == {(0.5, "CURRENT_SPEND"), (0.9, "CURRENT_SPEND"), (1.0, "CURRENT_SPEND"), (1.0, "FORECASTED_SPEND")}
     assert budget.after["all_updates_rule"][0]["monitoring_notification_channels"] == full_vars["notification_channels"]
@@ -604,7 +629,9 @@ def test_two_environments_share_a_project_but_not_a_name(plan, full):
 
     default, staging = names(plan), names(full)
     assert len(default) > 40 and not default & staging
-    assert {c.after["name"] for c in plan.of_type("google_pubsub_topic")} == {c.after["name"] for c in full.of_type("google_pubsub_topic")}
+    assert {c.after["name"] for c in plan.of_type("google_pubsub_topic")} == {
+        c.after["name"] for c in full.of_type("google_pubsub_topic")
+    }
 
 
 def test_backend_is_partial_with_an_example():
@@ -640,7 +667,14 @@ def console(tmp_path_factory: pytest.TempPathFactory):
         args += [f"-var={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in variables.items()]
         env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
         done = subprocess.run(
-            args, input=f"jsonencode({expression})\n", cwd=scratch / "terraform", env=env, capture_output=True, text=True, timeout=60
+            args,
+            input=f"jsonencode({expression})\n",
+            cwd=scratch / "terraform",
+            env=env,
+            check=False,  # the return code is read below
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if "Error" in done.stderr or not done.stdout.strip():
             raise ConsoleError(done.stderr.strip() or f"no output for {expression}")
@@ -688,7 +722,9 @@ def test_variables_and_outputs_are_documented():
 
 def test_tfvars_examples_set_declared_variables():
     with (TF_DIR / "variables.tf").open(encoding="utf-8") as handle:
-        declared = {name for entry in hcl2.load(handle, serialization_options=HCL_OPTIONS)["variable"] for name in entry}
+        declared = {
+            name for entry in hcl2.load(handle, serialization_options=HCL_OPTIONS)["variable"] for name in entry
+        }
     for example in (TF_DIR / "terraform.tfvars.example", ALL_FEATURES):
         with example.open(encoding="utf-8") as handle:
             assigned = {k for k in hcl2.load(handle, serialization_options=HCL_OPTIONS) if not k.startswith("__")}
@@ -707,6 +743,11 @@ def test_terraform_fmt_is_clean():
     binary = require_terraform()
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
     done = subprocess.run(
-        [binary, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)], capture_output=True, text=True, env=env, timeout=60
+        [binary, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+        check=False,  # the return code is read below
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == 0, f"terraform fmt would change:\n{done.stdout}{done.stderr}"

@@ -9,9 +9,8 @@ argument, an unknown resource type) round it off. The unchanged copy validates.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import pytest
 
@@ -126,4 +125,6 @@ def test_target_proxy_on_a_forwarding_rule_is_caught(copy):
         errors = errors_of(copy)
     finally:
         path.unlink()
-    assert any("target_proxy" in e["summary"] + e.get("detail", "") + e.get("snippet", {}).get("code", "") for e in errors), errors
+    assert any(
+        "target_proxy" in e["summary"] + e.get("detail", "") + e.get("snippet", {}).get("code", "") for e in errors
+    ), errors

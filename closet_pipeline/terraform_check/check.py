@@ -36,7 +36,9 @@ class TerraformFailed(RuntimeError):
 def terraform_binary() -> str:
     found = shutil.which("terraform")
     if found is None:
-        raise TerraformMissing("terraform is not on PATH: install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)")
+        raise TerraformMissing(
+            "terraform is not on PATH: install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)"
+        )
     return found
 
 
@@ -67,6 +69,7 @@ class Workspace:
             command,
             cwd=self.tf_dir,
             env={**os.environ, **ENV},
+            check=False,  # the return code is read below
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -84,6 +87,7 @@ class Workspace:
             [terraform_binary(), "validate", "-json", "-no-color"],
             cwd=self.tf_dir,
             env={**os.environ, **ENV},
+            check=False,  # the return code is read below
             capture_output=True,
             text=True,
             timeout=300,
@@ -103,7 +107,9 @@ def copy_config(dest: Path, repo: Path = REPO) -> Workspace:
     shutil.copytree(
         source,
         dest / "terraform",
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "terraform.tfvars", ".terraform.lock.hcl", "*.tfplan"),
+        ignore=shutil.ignore_patterns(
+            ".terraform", "*.tfstate*", "terraform.tfvars", ".terraform.lock.hcl", "*.tfplan"
+        ),
     )
     (dest / "shared").mkdir(parents=True, exist_ok=True)
     shutil.copy(repo / "shared" / "topology.json", dest / "shared" / "topology.json")

@@ -27,7 +27,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypedDict
 
-LINK = re.compile(r"registry\.terraform\.io/providers/hashicorp/[a-z-]+/([0-9.]+)/docs(?:/(resources|data-sources)/\S+)?\s+(\S+?)\}")
+LINK = re.compile(
+    r"registry\.terraform\.io/providers/hashicorp/[a-z-]+/([0-9.]+)/docs(?:/(resources|data-sources)/\S+)?\s+(\S+?)\}"
+)
 ANCHOR = re.compile(r"/docs/(?:resources|data-sources)/[a-z0-9_]+#([a-z0-9_]+) ")
 # cdktf's types for getters: maps, and IResolvable for a boolean attribute.
 CDKTF_TYPES = {
@@ -52,7 +54,7 @@ class NestedBlock(TypedDict):
     nesting: str  # "list" or "single"
     min_items: int
     max_items: int
-    block: "Block"
+    block: Block
 
 
 class Block(TypedDict):

@@ -153,7 +153,9 @@ class StandIn(rpc.ProviderServicer):
         return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(unknown_computed(block, proposed)))
 
     def ApplyResourceChange(self, request, context):
-        return pb.ApplyResourceChange.Response(diagnostics=_error("stand-in provider: it checks plans, it creates nothing"))
+        return pb.ApplyResourceChange.Response(
+            diagnostics=_error("stand-in provider: it checks plans, it creates nothing")
+        )
 
     def ImportResourceState(self, request, context):
         return pb.ImportResourceState.Response(diagnostics=_error("stand-in provider: nothing to import"))
