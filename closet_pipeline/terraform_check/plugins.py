@@ -15,11 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import closet_pipeline
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.terraform_check import jsii_schema, small_schemas
 from closet_pipeline.terraform_check.jsii_schema import ProviderSchema
 
-REPO = Path(closet_pipeline.__file__).resolve().parent.parent
+REPO = REPO_ROOT
 
 
 @dataclass(frozen=True)
