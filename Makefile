@@ -11,6 +11,9 @@ $(READY): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	# The Terraform schema check's plugin-protocol package: its metadata caps protobuf below what
+	# google-cloud needs, yet it runs on the newer one, so it is installed without its dependencies.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt tf
 	touch $@
 
 model: $(READY)
