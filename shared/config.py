@@ -94,6 +94,8 @@ class Settings(BaseSettings):
 
     # -- storage and transport (cloud) --------------------------------------------------------
     project_id: str = Field("closet-local", description="Google Cloud project.")
+    topic_prefix: str = Field("", pattern=r"^([a-z][a-z0-9-]{0,20}-)?$",
+                              description="Put before every topic id of topology.json (Terraform: name_prefix plus '-').")
     uploads_bucket: str = Field("closet-uploads", description="Bucket of the uploads area.")
     work_bucket: str = Field("closet-work", description="Bucket of intermediate images.")
     results_bucket: str = Field("closet-results", description="Bucket of results.")

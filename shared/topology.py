@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from shared.config import get_settings
+
 TOPOLOGY_FILE = Path(__file__).with_name("topology.json")
 
 
@@ -49,8 +51,10 @@ class Topology:
 
 @lru_cache(maxsize=1)
 def load() -> Topology:
+    """topology.json with CLOSET_TOPIC_PREFIX before every topic id, as Terraform names them."""
+    prefix = get_settings().topic_prefix
     raw = json.loads(TOPOLOGY_FILE.read_text())
-    stages = tuple(
-        StageSpec(s["name"], s["topic"], s["next"], s["timeoutSeconds"], s["concurrency"]) for s in raw["stages"]
-    )
-    return Topology(stages, raw["topics"]["progress"], raw["topics"]["results"], raw["topics"]["deadLetter"])
+    stages = tuple(StageSpec(s["name"], prefix + s["topic"], s["next"], s["timeoutSeconds"], s["concurrency"])
+                   for s in raw["stages"])
+    topics = raw["topics"]
+    return Topology(stages, prefix + topics["progress"], prefix + topics["results"], prefix + topics["deadLetter"])

@@ -40,6 +40,7 @@ locals {
       CLOSET_MODEL_PATH           = "/workspace/${local.model_path_in_zip}"
       CLOSET_EXPAND_POLICY        = var.expand_policy
       CLOSET_SIGNED_URL_TTL_S     = tostring(var.signed_url_ttl_seconds)
+      CLOSET_TOPIC_PREFIX         = local.topic_prefix
       LOG_EXECUTION_ID            = "true"
     },
     var.webhook_url == "" ? {} : { CLOSET_WEBHOOK_URL = var.webhook_url },

@@ -4,7 +4,14 @@
 # with the JSON: which functions exist, and what each one may read, write, publish and sign.
 
 locals {
-  topology = jsondecode(file("${path.module}/../shared/topology.json"))
+  # Topic ids carry the name prefix too, so two environments can share a project; the functions get
+  # the same prefix as CLOSET_TOPIC_PREFIX (shared/topology.py applies it).
+  topic_prefix  = "${var.name_prefix}-"
+  topology_file = jsondecode(file("${path.module}/../shared/topology.json"))
+  topology = merge(local.topology_file, {
+    topics = { for key, topic in local.topology_file.topics : key => "${local.topic_prefix}${topic}" }
+    stages = [for stage in local.topology_file.stages : merge(stage, { topic = "${local.topic_prefix}${stage.topic}" })]
+  })
 
   stages = { for stage in local.topology.stages : stage.name => stage }
 

@@ -1,7 +1,7 @@
 # -- project ------------------------------------------------------------------------------------
 
 variable "project_id" {
-  description = "Google Cloud project that hosts the pipeline. Every name but the Pub/Sub topics' carries name_prefix (README: Two environments in one project)."
+  description = "Google Cloud project that hosts the pipeline. Every name carries name_prefix (README: Two environments in one project)."
   type        = string
 
   validation {
@@ -22,7 +22,7 @@ variable "region" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every bucket, function, service account, subscription, secret, repository, alert and Scheduler job name, and the env label (not of topics: the functions publish to the ids of shared/topology.json)."
+  description = "Prefix of every bucket, function, service account, topic, subscription, secret, repository, alert and Scheduler job name, and the env label: two environments can share a project."
   type        = string
   default     = "closet"
 

@@ -63,9 +63,16 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.getbasetemp()
 
 
+DEFAULT_TOPIC_PREFIX = "closet-"  # name_prefix's default plus "-": what CLOSET_TOPIC_PREFIX tells the code
+
+
 @pytest.fixture(scope="session")
 def topology() -> dict[str, Any]:
-    return json.loads(TOPOLOGY_PATH.read_text(encoding="utf-8"))
+    """topology.json as the default plan names it: topic ids carry the name prefix."""
+    raw = json.loads(TOPOLOGY_PATH.read_text(encoding="utf-8"))
+    raw["topics"] = {key: DEFAULT_TOPIC_PREFIX + topic for key, topic in raw["topics"].items()}
+    raw["stages"] = [{**stage, "topic": DEFAULT_TOPIC_PREFIX + stage["topic"]} for stage in raw["stages"]]
+    return raw
 
 
 @pytest.fixture(scope="session")
@@ -609,11 +616,12 @@ def test_no_cdn_is_deployed(plan, full):
 
 
 # Names that are not project-wide: APIs, topics (see below) and the source zips (inside a bucket).
-SHARED_NAMES = {"google_project_service", "google_pubsub_topic", "google_storage_bucket_object"}
+SHARED_NAMES = {"google_project_service", "google_storage_bucket_object"}
 
 
 def test_two_environments_share_a_project_but_not_a_name(plan, full):
-    """Every project-scoped name carries name_prefix; only the topic ids are shared (README)."""
+    """Every project-scoped name carries name_prefix, topic ids included; the functions are told the
+    topics' prefix (CLOSET_TOPIC_PREFIX), so each environment publishes to its own."""
 
     def names(planned: Plan) -> set[str]:
         found = set()
@@ -629,9 +637,10 @@ def test_two_environments_share_a_project_but_not_a_name(plan, full):
 
     default, staging = names(plan), names(full)
     assert len(default) > 40 and not default & staging
-    assert {c.after["name"] for c in plan.of_type("google_pubsub_topic")} == {
-        c.after["name"] for c in full.of_type("google_pubsub_topic")
-    }
+    for planned, prefix in ((plan, "closet-"), (full, "closet-stg-")):
+        assert all(c.after["name"].startswith(prefix) for c in planned.of_type("google_pubsub_topic"))
+        for function in planned.of_type("google_cloudfunctions2_function"):
+            assert function.after["service_config"][0]["environment_variables"]["CLOSET_TOPIC_PREFIX"] == prefix
 
 
 def test_backend_is_partial_with_an_example():
