@@ -101,10 +101,10 @@ class MaskCache:
         return mask
 
 
-def ccp_rows(cache: MaskCache, limit: int | None) -> tuple[list[str], int]:
-    test = photos(CCP / "photos", "test")[:limit]
+def ccp_rows(cache: MaskCache, limit: int | None, part: str = "test") -> tuple[list[str], int]:
+    chosen = photos(CCP / "photos", part)[:limit]
     before_iou, after_iou, before_mae, after_mae = [], [], [], []
-    for path in test:
+    for path in chosen:
         photo = Image.open(path).convert("RGB")
         truth = np.asarray(Image.open(CCP / "masks" / f"{path.stem}.png")) != 0
         raw = np.asarray(cache.mask(f"ccp-{path.stem}", photo))
@@ -114,13 +114,13 @@ def ccp_rows(cache: MaskCache, limit: int | None) -> tuple[list[str], int]:
         for alpha, ious, maes in ((raw, before_iou, before_mae), (after, after_iou, after_mae)):
             ious.append(iou(alpha >= 128, truth))
             maes.append(float(np.abs(alpha / 255.0 - truth).mean()))
-    n = len(test)
+    n = len(chosen)
     rows = [
-        f"| CCP test part ({n} photos): mean foreground IoU at alpha 128 | {np.mean(before_iou):.4f} | {np.mean(after_iou):.4f} |",
-        f"| CCP test part: worst photo's IoU | {min(before_iou):.4f} | {min(after_iou):.4f} |",
-        f"| CCP test part: photos whose IoU fell / rose | | {sum(a < b - 1e-9 for a, b in zip(after_iou, before_iou))} / "
+        f"| CCP {part} part ({n} photos): mean foreground IoU at alpha 128 | {np.mean(before_iou):.4f} | {np.mean(after_iou):.4f} |",
+        f"| CCP {part} part: worst photo's IoU | {min(before_iou):.4f} | {min(after_iou):.4f} |",
+        f"| CCP {part} part: photos whose IoU fell / rose | | {sum(a < b - 1e-9 for a, b in zip(after_iou, before_iou))} / "
         f"{sum(a > b + 1e-9 for a, b in zip(after_iou, before_iou))} |",
-        f"| CCP test part: mean absolute alpha error | {np.mean(before_mae):.4f} | {np.mean(after_mae):.4f} |",
+        f"| CCP {part} part: mean absolute alpha error | {np.mean(before_mae):.4f} | {np.mean(after_mae):.4f} |",
     ]
     return rows, n
 
@@ -172,10 +172,12 @@ def cost_rows(cache: MaskCache, repeats: int = 5) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N CCP test photos")
+    parser.add_argument("--part", choices=("test", "validation"), default="test",
+                        help="CCP part: parameters are chosen on validation, reported on test")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/closet-matting-cache"))
     args = parser.parse_args(argv)
     cache = MaskCache(args.cache)
-    rows, _ = ccp_rows(cache, args.limit)
+    rows, _ = ccp_rows(cache, args.limit, args.part)
     rows += [rembg_row(cache), *example_rows(cache), *cost_rows(cache)]
     print("| measure | before (mask as alpha) | after (matting) |")
     print("| --- | --- | --- |")
