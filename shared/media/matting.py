@@ -64,7 +64,9 @@ def cutout(photo: Image.Image, mask: Image.Image) -> Image.Image:
         raise ValueError(f"mask {mask.size} and photo {photo.size} differ in size")
     rgb = np.asarray(photo.convert("RGB"))
     alpha = solid_alpha(np.asarray(mask.convert("L")))
-    return Image.fromarray(np.dstack([foreground_colours(rgb, alpha), alpha]), mode="RGBA")
+    cut = Image.fromarray(foreground_colours(rgb, alpha))
+    cut.putalpha(Image.fromarray(alpha))
+    return cut
 
 
 def _work_size(shape: tuple[int, int], side: int = WORK_SIDE) -> tuple[int, int] | None:
@@ -114,7 +116,7 @@ def _opacity_ramp(alpha: np.ndarray) -> np.ndarray:
 
 def foreground_colours(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 photo and HxW alpha -> the photo with the foreground colour estimated where 0 < alpha < 255."""
-    soft = np.flatnonzero((alpha > 0) & (alpha < 255))
+    soft = np.flatnonzero((alpha - np.uint8(1)) < 254)  # 0 < alpha < 255 in one pass: 0 wraps to 255
     out = rgb.copy()
     if soft.size == 0:
         return out
