@@ -25,15 +25,14 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.train.splits import DATASETS, photos
-from shared import model_weights
 from shared.config import Settings
-from shared.media import matting
+from shared.media import matting, model_weights
 from shared.providers.background.local_isnet import LocalIsnetRemover
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
-REMBG = REPO / "tests" / "data" / "rembg"
+EXAMPLES = REPO_ROOT / "examples"
+REMBG = REPO_ROOT / "tests" / "data" / "rembg"
 CCP = DATASETS / "ccp"
 
 
