@@ -92,7 +92,7 @@ def solid_alpha(alpha: np.ndarray) -> np.ndarray:
 
 
 def _opacity_ramp(alpha: np.ndarray) -> np.ndarray:
-    """At the working size: 0 outside the garment, rising to 255 within EDGE_WIDTH of its outline."""
+    """At the working size: 0 outside the garment and on its first EDGE_KEEP pixels, then rising to 255."""
     solid = alpha >= SOLID_ALPHA
     if not solid.any():
         return np.zeros(alpha.shape, np.float32)
