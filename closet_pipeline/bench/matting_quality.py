@@ -1,6 +1,6 @@
 """Cut-out quality before and after shared.media.matting, as a markdown table.
 
-    python -m closet_pipeline.bench.matting_quality [--limit N] [--cache DIR]
+    python -m closet_pipeline.bench.matting_quality [--part test|validation] [--limit N] [--cache DIR]
 
 - CCP test part (closet_pipeline.train.splits): foreground IoU at alpha 128 against CCP's masks
   (every label but 0 `null` is foreground) and the mean absolute alpha error, per photo, averaged;
@@ -114,12 +114,12 @@ def ccp_rows(cache: MaskCache, limit: int | None, part: str = "test") -> tuple[l
             ious.append(iou(alpha >= 128, truth))
             maes.append(float(np.abs(alpha / 255.0 - truth).mean()))
     n = len(chosen)
+    deltas = [a - b for a, b in zip(after_iou, before_iou)]
+    fell, rose = sum(d < -1e-9 for d in deltas), sum(d > 1e-9 for d in deltas)
     rows = [
         f"| CCP {part} part ({n} photos): mean foreground IoU at alpha 128 | {np.mean(before_iou):.4f} | {np.mean(after_iou):.4f} |",
         f"| CCP {part} part: worst photo's IoU | {min(before_iou):.4f} | {min(after_iou):.4f} |",
-        f"| CCP {part} part: photos whose IoU fell / rose (largest fall, rise) | | "
-        f"{sum(a < b - 1e-9 for a, b in zip(after_iou, before_iou))} / {sum(a > b + 1e-9 for a, b in zip(after_iou, before_iou))} "
-        f"({min(a - b for a, b in zip(after_iou, before_iou)):+.4f}, {max(a - b for a, b in zip(after_iou, before_iou)):+.4f}) |",
+        f"| CCP {part} part: photos whose IoU fell / rose (largest fall, rise) | | {fell} / {rose} ({min(deltas):+.4f}, {max(deltas):+.4f}) |",
         f"| CCP {part} part: mean absolute alpha error | {np.mean(before_mae):.4f} | {np.mean(after_mae):.4f} |",
     ]
     return rows, n
@@ -172,7 +172,7 @@ def cost_rows(cache: MaskCache, repeats: int = 5) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=None, help="only the first N CCP test photos")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N photos of the CCP part")
     parser.add_argument("--part", choices=("test", "validation"), default="test",
                         help="CCP part: parameters are chosen on validation, reported on test")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/closet-matting-cache"))
