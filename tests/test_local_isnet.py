@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from shared.errors import ModelUnavailable
-from shared.media import model_weights
+from shared.media import matting, model_weights
 from shared.providers.background import build_background_chain
 from shared.providers.background.local_isnet import LocalIsnetRemover
 from tests.conftest import DATA
@@ -18,13 +18,28 @@ def remover(settings) -> LocalIsnetRemover:
     return LocalIsnetRemover.from_settings(settings)
 
 
-def test_reproduces_rembg_reference_alpha(remover):
+@pytest.fixture(scope="module")
+def anime_girl(remover) -> tuple[np.ndarray, np.ndarray]:
+    """IS-Net's mask of rembg's sample photo (computed once) and rembg's published foreground."""
     photo = Image.open(DATA / "rembg" / "anime-girl-1.jpg").convert("RGB")
     reference = np.asarray(Image.open(DATA / "rembg" / "anime-girl-1.isnet-general-use.png").getchannel("A")) > 127
-    mask = np.asarray(remover.mask(photo)) > 127
+    return np.asarray(remover.mask(photo)), reference
+
+
+def test_reproduces_rembg_reference_alpha(anime_girl):
+    alpha, reference = anime_girl
+    mask = alpha > 127
     assert mask.shape == reference.shape
     iou = (mask & reference).sum() / (mask | reference).sum()
     assert iou >= 0.99, f"IoU {iou:.4f} against rembg's isnet-general-use output"
+
+
+def test_matting_keeps_rembg_reference_foreground(anime_girl):
+    """Making the inside opaque must not swallow background: still the reference's foreground."""
+    alpha, reference = anime_girl
+    mask = matting.solid_alpha(alpha) > 127
+    iou = (mask & reference).sum() / (mask | reference).sum()
+    assert iou >= 0.99, f"IoU {iou:.4f} against rembg's isnet-general-use output after matting"
 
 
 def test_session_is_created_once_and_reused(remover):

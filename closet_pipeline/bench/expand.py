@@ -14,6 +14,7 @@ from typing import Callable
 def policy_share(photos: list[Path], settings, log: Callable[[str], None] = print) -> dict:
     from shared.config import ExpandPolicy
     from shared.errors import PipelineError
+    from shared.media import matting
     from shared.media.image_io import normalise
     from shared.messages import GarmentFound, Job
     from shared.providers.background import build_background_chain
@@ -30,8 +31,7 @@ def policy_share(photos: list[Path], settings, log: Callable[[str], None] = prin
         try:
             image = normalise(photo.read_bytes(), max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
                               min_side=settings.min_side, max_side=settings.working_max_side).image
-            cutout = image.convert("RGBA")
-            cutout.putalpha(chain.mask(image).mask)  # as remove_background does
+            cutout = matting.cutout(image, chain.mask(image).mask)  # as remove_background does
         except PipelineError as exc:
             skipped.append(f"{photo.name}: {exc.code}")
             continue

@@ -1,5 +1,6 @@
 """Stage 2, remove_background: the working image in, the same image with a transparent
-background out, from the first provider of the chain that serves."""
+background out, from the first provider of the chain that serves, its mask made opaque inside the
+garment and its soft edges cleared of the background's colour (shared.media.matting)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from shared.documents import ProgressStep
 from shared.layout import work_key
+from shared.media import matting
 from shared.messages import CutoutDone, IngestDone
 from shared.providers.background import BackgroundChain, build_background_chain
 from shared.runtime.progress import progress
@@ -24,8 +26,7 @@ def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
     job = message.job
     image = ctx.images.get(message.working_image)
     result = chain(ctx).mask(image)
-    cutout = image.convert("RGBA")
-    cutout.putalpha(result.mask)
+    cutout = matting.cutout(image, result.mask)
     key = work_key(job.job_id, "cutout.png")
     ctx.images.put(key, cutout)
     done = CutoutDone(
