@@ -94,7 +94,7 @@ class LocalPipeline:
         key = upload_key(user_id, cloth_id, file_name)
         generation = self.store.write(key, data, content_type="application/octet-stream")
         job = Job(job_id=job_id_for(key, generation), cloth_id=cloth_id, user_id=user_id, image_type=image_type,
-                  category_hint=category, upload=key, upload_name=file_name)
+                  category_hint=category, upload=key, upload_generation=generation, upload_name=file_name)
         if on_progress is not None:
             self._listeners[job.job_id] = on_progress
         self.bus.publish(self.topology.first.topic, JobRequest(job=job).to_json())

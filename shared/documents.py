@@ -54,6 +54,9 @@ class ResultDocument(Frozen):
     providers: dict[str, str] = {}
     cache_hit: bool = False
     pipeline_version: str = PIPELINE_VERSION
+    # Which version of the upload this result is for, so the app can order results of overwrites.
+    upload_generation: int | None = None
+    uploaded_at: datetime | None = None
     finished_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
     def with_urls(self, rewrite: Callable[[str], str]) -> "ResultDocument":
@@ -71,6 +74,16 @@ class ResultDocument(Frozen):
             ],
             "all_expanded_items": [i.model_copy(update={"url": one(i.url)}) for i in self.all_expanded_items],
         })
+
+    def with_pick(self, category: Category | None) -> "ResultDocument":
+        """The user's category pick wins over the model's, for the garment they photographed (the
+        largest, first item) and for the suggestion. Applied when a result is handed to its job."""
+        if category is None:
+            return self
+        items = list(self.all_segmented_items)
+        if items:
+            items[0] = items[0].model_copy(update={"category": category})
+        return self.model_copy(update={"suggested_category": category, "all_segmented_items": items})
 
     def urls(self) -> list[str]:
         singles = [self.removed_bg_image_url, self.segmented_image_url, self.inpainted_image_url]
@@ -112,4 +125,7 @@ class ProgressEvent(Frozen):
     status: str  # PROCESSING, COMPLETED or FAILED
     current_step: ProgressStep
     progress_percentage: int = Field(ge=0, le=100)
+    # Grows along a job's path (events can arrive out of order): a consumer ignores an event whose
+    # sequence is not above the last one it applied.
+    sequence: int = Field(0, ge=0)
     timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))

@@ -65,6 +65,12 @@ class NoGarmentFound(PermanentError):
     default_message = "No garment could be found in the photo. Try a photo with the garment clearly in view."
 
 
+class UploadNotFound(PermanentError):
+    code = "UPLOAD_NOT_FOUND"
+    default_message = ("The uploaded photo is gone: it was deleted, or replaced by a newer upload, which is "
+                       "processed as a job of its own.")
+
+
 class InvalidObjectPath(PermanentError):
     code = "INVALID_OBJECT_PATH"
     default_message = "The upload's location is not of the form uploads/{userId}/{clothId}/{file}."

@@ -7,6 +7,7 @@ corrupting the next stage.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Literal, TypeVar
 
@@ -60,6 +61,8 @@ class Job(Frozen):
     image_type: ImageType = ImageType.SINGLE_ITEM
     category_hint: Category | None = None
     upload: str  # object key of the original upload
+    upload_generation: int | None = None  # the exact version the notification named (None: the current one)
+    uploaded_at: datetime | None = None  # when that version was written (the notification's eventTime)
     upload_name: str = ""  # the original file name, for people
 
 
@@ -111,6 +114,7 @@ class GarmentDone(GarmentFound):
 
     expanded: str | None = None
     expand_note: str
+    degraded: bool = False  # generation was wanted but did not happen (no provider, failed, no time)
 
 
 M = TypeVar("M", bound=StageMessage)

@@ -56,7 +56,8 @@ def test_cached_model_matches_pinned_checksum(settings):
 
 def test_missing_model_says_how_to_fix(tmp_path, settings):
     missing = settings.model_copy(update={"model_path": None, "model_dir": tmp_path})
+    chain = build_background_chain(missing)  # building never fails: the photo is what fails
     with pytest.raises(ModelUnavailable) as raised:
-        build_background_chain(missing)
+        chain.mask(Image.new("RGB", (64, 64)))
     assert "closet-pipeline fetch-model" in raised.value.message
     assert str(tmp_path) in raised.value.message

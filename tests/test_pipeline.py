@@ -33,7 +33,7 @@ def pipeline(settings):
 
 
 def read_image(store, url: str) -> Image.Image:
-    return decode(store.read(url.removeprefix("memory://")).data)
+    return decode(store.open_url(url))
 
 
 def results_for(pipeline, job_id: str) -> list[bytes]:
@@ -96,7 +96,7 @@ def test_repeat_upload_is_served_from_the_cache_into_its_own_folder(pipeline, ph
     assert again.job_id != first.job_id
     for url in again.urls():
         assert url.startswith(f"memory://results/u2/c2/{again.job_id}/")
-        assert pipeline.store.exists(url.removeprefix("memory://"))
+        assert pipeline.store.exists(pipeline.store.key_of(url))
     assert [i.area_pixels for i in again.all_segmented_items] == [i.area_pixels for i in first.all_segmented_items]
 
 

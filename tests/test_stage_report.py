@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from closet_pipeline.local_run import LocalPipeline
-from closet_pipeline.report import build_report, load_documents, percentile, split_gcs, summarise
 from closet_pipeline import cli
 from closet_pipeline import report as stage_report
+from closet_pipeline.local_run import LocalPipeline
+from closet_pipeline.report import build_report, load_documents, percentile, split_gcs, summarise
 from shared.config import Settings
 from shared.documents import ResultDocument
 

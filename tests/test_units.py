@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
 from closet_pipeline.adapters.memory import MemoryBlobStore
 from shared.config import Settings
-from shared.errors import InvalidObjectPath, StorageUnavailable
+from shared.errors import InvalidObjectPath
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter, crop_padding
 from shared.runtime.events import from_cloud_event_data, job_request_from_notification
-from shared.runtime.job_state import claim_final_result, join_item, mark_published
+from shared.runtime.job_state import claim, join_garment, joined_garments, mark_published
 from shared.runtime.webhook import sign, verify
 
 
@@ -57,28 +57,41 @@ def test_padding_rule_and_border_contact():
 
 
 @pytest.mark.parametrize("store_kind", ["memory", "folder"])
-def test_join_counts_each_garment_once_under_concurrency(store_kind, tmp_path):
+def test_join_and_claim_let_exactly_one_delivery_end_the_job(store_kind, tmp_path):
+    """8 garments, each delivered 3 times at once: every garment counted once, no object written
+    twice within a second (the strict store refuses that), and one of the deliveries that see the
+    join complete wins the job's end."""
     store = MemoryBlobStore() if store_kind == "memory" else LocalFolderBlobStore(tmp_path)
-    finishers = []
+    winners, lock = [], threading.Lock()
 
     def deliver(index: int) -> None:
-        added, state = join_item(store, "job1", 6, index, json.dumps({"i": index}))
-        if added and state.complete:
-            finishers.append(index)
+        added, count = join_garment(store, "job1", index, json.dumps({"i": index}))
+        if count == 8 and claim(store, "job1", f"deliver:{index}"):
+            with lock:
+                winners.append(index)
 
-    threads = [threading.Thread(target=deliver, args=(i % 6,)) for i in range(18)]  # each garment 3 times
+    threads = [threading.Thread(target=deliver, args=(i % 8,)) for i in range(24)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(finishers) == 1
-    assert claim_final_result(store, "job1", "deliver:1")
-    assert not claim_final_result(store, "job1", "deliver:2")
-    with pytest.raises(StorageUnavailable):  # a duplicate while the first delivery may still publish
-        claim_final_result(store, "job1", "deliver:1")
-    assert claim_final_result(store, "job1", "deliver:1", lease_s=0)  # retried after its publish failed
-    mark_published(store, "job1", "deliver:1")
-    assert not claim_final_result(store, "job1", "deliver:1")
+    assert [json.loads(raw)["i"] for raw in joined_garments(store, "job1")] == list(range(8))
+    assert len(set(winners)) == 1  # one garment's deliveries (a redelivery of the winner may claim again)
+    if store_kind == "memory":
+        assert store.rate_limited == []
+    winner = winners[0]
+    assert not claim(store, "job1", "dead_letter")  # a late failure cannot take a live claim
+    assert claim(store, "job1", f"deliver:{winner}")  # the winner's redelivery may finish what it started
+    mark_published(store, "job1", f"deliver:{winner}")
+    assert not claim(store, "job1", f"deliver:{winner}")  # published: nobody ends it again
+    assert not claim(store, "job1", "dead_letter", take_over_after_s=0)
+
+
+def test_an_abandoned_claim_is_taken_over_by_the_dead_letter_handler():
+    store = MemoryBlobStore(write_interval_s=0)  # the takeover comes minutes later in reality, not now
+    assert claim(store, "job2", "deliver:0")
+    assert not claim(store, "job2", "dead_letter", take_over_after_s=60)  # still young
+    assert claim(store, "job2", "dead_letter", take_over_after_s=0)  # its holder never published
 
 
 def test_webhook_signature_rejects_tampering_and_replays():

@@ -9,7 +9,7 @@ import os
 import threading
 from pathlib import Path
 
-from shared.adapters.blobstore.base import Blob, BlobNotFound, BlobStore, PreconditionFailed
+from shared.adapters.blobstore.base import Blob, BlobInfo, BlobNotFound, BlobStore, PreconditionFailed
 from shared.errors import InvalidObjectPath
 
 _SIDECAR = ".meta.json"
@@ -37,7 +37,7 @@ class LocalFolderBlobStore(BlobStore):
         except FileNotFoundError:
             return {"generation": 1}
 
-    def read(self, key: str) -> Blob:
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
         path = self._path(key)
         with self._lock:
             try:
@@ -45,7 +45,13 @@ class LocalFolderBlobStore(BlobStore):
             except (FileNotFoundError, IsADirectoryError):
                 raise BlobNotFound(f"No object at {key}.") from None
             meta = self._meta(path)
+        if generation not in (None, meta["generation"]):
+            raise BlobNotFound(f"No object at {key} generation {generation}.")
         return Blob(data, meta["generation"], meta.get("contentType", "application/octet-stream"), meta.get("metadata", {}))
+
+    def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
+        blob = self.read(key, generation=generation)
+        return BlobInfo(len(blob.data), blob.generation, blob.content_type, blob.metadata)
 
     def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
         path = self._path(key)

@@ -3,8 +3,9 @@
 The pipeline publishes progress events to a topic, which a browser cannot subscribe to; this endpoint
 is stateless and reads the answer from storage instead:
 
-* finished: `results/{userId}/{clothId}/{jobId}/result.json` exists (deliver, a cache hit or a failed
-  job writes it) -> `completed` or `failed`, with the result document;
+* finished: `results/{userId}/{clothId}/{jobId}/result.json` exists (written when the job's end is
+  published, shared/runtime/job_end.py) -> `completed` or `failed`, with the result document, its
+  links signed afresh for this answer;
 * in flight: every stage records its outcome, including the very progress events it published, at
   `work/{jobId}/outcomes/{stage}[-{item}].json` before publishing (shared/runtime/outcomes.py). The furthest
   of those events is the job's progress, at the app's percentages (10 removing background, 30
@@ -39,6 +40,7 @@ from shared.documents import ProgressEvent, ResultDocument
 from shared.errors import InvalidObjectPath
 from shared.http.common import HttpError, authorize, cors_headers
 from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix, work_key
+from shared.runtime.links import signed
 from shared.topology import load as load_topology
 
 _GENERATION = re.compile(r"[0-9]{1,20}")
@@ -69,12 +71,14 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
     except BlobNotFound:
         document = None
     if document is not None:
+        document = signed(document, store)  # links signed now: the stored document names files, never expires
         if document.success:
             return JobStatus(job_id, "completed", 100, "COMPLETED", document)
         return JobStatus(job_id, "failed", 100, "FAILED", document)
 
     keys = store.list(work_key(job_id, ""))
-    outcomes = [k for k in keys if k.startswith(work_key(job_id, "outcomes/")) and k.endswith(".json")]
+    outcomes = [k for k in keys if k.startswith(work_key(job_id, "outcomes/")) and k.endswith(".json")
+                and not k.endswith(".lease.json")]
     furthest = max((_stage_rank(k) for k in outcomes), default=-1)
     events: list[ProgressEvent] = []
     for key in outcomes:

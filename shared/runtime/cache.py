@@ -1,11 +1,16 @@
-"""The result cache: a finished job's outputs, addressed by the content hash of the upload and the
-settings' fingerprint. A repeat upload is served by copying them into its own results folder, so
-no user ever gets a link into another user's results.
+"""The result cache: a finished job's outputs, addressed by the content hash of the upload, what the
+upload asked for (its image type) and the settings' fingerprint.
+
+An entry stores file names, never links (links are signed when a result is handed out), and the
+model's own categories: the user's pick is applied when a result is served, so one user's pick never
+reaches another. A result that fell short of what the settings ask (a product shot that could not be
+generated) is not cached: the next upload of the same photo gets another chance. A repeat upload is
+served by copying the files into its own results folder: no user gets a link into another's.
 """
 
 from __future__ import annotations
 
-import logging
+from datetime import datetime, timezone
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.adapters.blobstore.base import OUTPUT_MARKER
@@ -13,39 +18,39 @@ from shared.documents import ResultDocument
 from shared.layout import cache_prefix, results_prefix
 from shared.messages import Job
 
-log = logging.getLogger(__name__)
 ENTRY = "result.json"
 
 
-def save(store: BlobStore, cache_key: str, document: ResultDocument, files: dict[str, str]) -> None:
-    """Keep a successful result; `files` maps each output's key to its file name."""
-    prefix = cache_prefix(cache_key)
-    for key, name in files.items():
-        store.copy(key, prefix + name)
-    names = {store.url(key): name for key, name in files.items()}
-    entry = document.with_urls(lambda url: names[url])  # URLs become names relative to the entry
+def save(store: BlobStore, cache_key: str, document: ResultDocument) -> None:
+    """Keep a successful result whose links are file names in its job's results folder."""
+    prefix, source = cache_prefix(cache_key), results_prefix(document.user_id, document.cloth_id, document.job_id)
+    for name in document.urls():
+        store.copy(source + name, prefix + name)
     # Written last: an entry is visible only once all its files are there.
-    store.write(prefix + ENTRY, entry.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
+    store.write(prefix + ENTRY, document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
 
 
-def serve(store: BlobStore, cache_key: str, job: Job, timings: dict[str, int]) -> ResultDocument | None:
-    """The cached result re-issued for this job, with its own copies of the files; None on a miss."""
+def lookup(store: BlobStore, cache_key: str) -> ResultDocument | None:
+    """The entry, if it and all its files are there."""
     prefix = cache_prefix(cache_key)
     try:
         entry = ResultDocument.model_validate_json(store.read(prefix + ENTRY).data)
-    except BlobNotFound:
-        return None
-    destination = results_prefix(job.user_id, job.cloth_id, job.job_id)
-    try:
         for name in entry.urls():
-            store.copy(prefix + name, destination + name)
+            store.stat(prefix + name)
     except BlobNotFound:
-        log.warning("cache entry %s is incomplete (expired files?); processing the photo again", cache_key)
         return None
-    document = entry.with_urls(lambda name: store.url(destination + name)).model_copy(update={
+    return entry
+
+
+def serve(store: BlobStore, cache_key: str, entry: ResultDocument, job: Job, timings: dict[str, int]) -> ResultDocument:
+    """The entry re-issued for this job (names, the job's own copies of the files)."""
+    prefix = cache_prefix(cache_key)
+    destination = results_prefix(job.user_id, job.cloth_id, job.job_id)
+    for name in entry.urls():
+        store.copy(prefix + name, destination + name)
+    return entry.model_copy(update={
         "job_id": job.job_id, "cloth_id": job.cloth_id, "user_id": job.user_id,
         "cache_hit": True, "timings": timings, "providers": {"cache": "hit"},
-        "suggested_category": job.category_hint or entry.suggested_category,
-    })
-    store.write(destination + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
-    return document
+        "upload_generation": job.upload_generation, "uploaded_at": job.uploaded_at,
+        "finished_at": datetime.now(timezone.utc),
+    }).with_pick(job.category_hint)

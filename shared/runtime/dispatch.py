@@ -2,8 +2,9 @@
 
 A Cloud Function decodes its event and calls `Dispatcher.handle`; the local in-process bus calls the
 same. A dispatcher knows only the stages it is given (a function is given its own), so a function
-imports just its stage. Permanent errors end the job as failed (and the message is acked); anything
-else propagates so the transport retries.
+imports just its stage. Permanent errors end the job as failed (and the message is acked); transient
+ones propagate so the transport retries; an unexpected exception (a bug) is retried a few times and
+then ends the job as INTERNAL_ERROR, without re-running the stages that had finished.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from typing import Callable
 
 from shared.adapters.bus import Bus
 from shared.documents import ResultDocument
-from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, StorageUnavailable
+from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, TransientError
 from shared.messages import Job, StageMessage, decode
 from shared.runtime import job_end
-from shared.runtime.job_state import claim_final_result, mark_published
+from shared.runtime.job_state import ended
 from shared.runtime.outcomes import OutcomeRecords
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import StageContext, StageOutcome, delivery_scope
 from shared.topology import Topology
 from shared.topology import load as load_topology
 
 log = logging.getLogger("closet.dispatch")
+BUG_ATTEMPTS = 3  # deliveries of a message whose stage raised something unexpected, before INTERNAL_ERROR
 
 
 class Dispatcher:
@@ -40,24 +42,42 @@ class Dispatcher:
         self.on_result = on_result  # e.g. the webhook; after the result is on its topic
 
     # -- entry points ------------------------------------------------------------------------
-    def handle(self, stage_name: str, data: bytes, attempt: int = 1) -> None:
+    def handle(self, stage_name: str, data: bytes, attempt: int = 1, deadline: float | None = None) -> None:
         stage = self.stages[stage_name]
         try:
             message = decode(stage.accepts, data)
         except InvalidMessage as error:
             self._refuse(stage_name, data, error)
             return
-        self.run(stage_name, message.model_copy(update={"attempt": max(attempt, 1)}))
+        self.run(stage_name, message.model_copy(update={"attempt": max(attempt, 1)}), deadline)
 
-    def run(self, stage_name: str, message: StageMessage) -> StageOutcome:
+    def run(self, stage_name: str, message: StageMessage, deadline: float | None = None) -> StageOutcome:
+        """`deadline` (time.monotonic()) is when the function's request times out; by default the
+        stage's timeout from topology.json, counted from now."""
         stage = self.stages[stage_name]
         started = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + self.topology.stage(stage_name).timeout_s
+        claimer = _claimer(stage_name, message)
         outcome = self.records.get(stage_name, message, stage.emits)
         if outcome is None:
+            # Concurrent duplicates wait for this delivery instead of redoing the work (InProgress).
+            self.records.begin(stage_name, message, lease_s=max(1.0, deadline - time.monotonic()))
+            outcome = self.records.get(stage_name, message, stage.emits)  # one finished meanwhile?
+        if outcome is None:
             try:
-                outcome = stage.run(message, self.ctx)
+                with delivery_scope(deadline, claimer):
+                    outcome = stage.run(message, self.ctx)
             except PermanentError as error:
-                outcome = self.failure(message.job, error, message.timings)
+                outcome = self.failure(message.job, error, claimer, message.timings)
+            except TransientError:
+                raise
+            except Exception as bug:
+                if message.attempt < BUG_ATTEMPTS:
+                    raise  # it may be the instance (memory, a dying process): another delivery may do
+                log.exception("stage %s kept failing unexpectedly", stage_name, extra=_fields(message.job, stage_name))
+                error = PipelineError(f"Processing failed unexpectedly in {stage_name} ({type(bug).__name__}).")
+                outcome = self.failure(message.job, error, claimer, message.timings)
             self.records.put(stage_name, message, outcome)
         else:
             log.info("redelivered message: forwarding the recorded outcome", extra=_fields(message.job, stage_name))
@@ -66,7 +86,7 @@ class Dispatcher:
         return outcome
 
     def handle_dead_letter(self, data: bytes, attributes: dict[str, str] | None = None) -> None:
-        """A message that failed every delivery: end its job as failed, once, and tell the app."""
+        """A message that failed every delivery: end its job as failed, unless it already ended."""
         job = job_end.salvage_job(data)
         if job is None:
             log.error("dead-lettered message without a readable job; dropped", extra={"stage": "dead_letter"})
@@ -74,51 +94,55 @@ class Dispatcher:
         source = (attributes or {}).get("CloudPubSubDeadLetterSourceSubscription") or (attributes or {}).get(
             "CloudPubSubDeadLetterSourceTopic", "a stage")
         error = RetriesExhausted(f"Processing failed repeatedly in {source} and was stopped.")
-        outcome = self.failure(job, error)
-        self._publish_result(outcome, job, claimer="dead_letter")
+        # A claim left unpublished longer than any stage may run belongs to a holder that kept dying.
+        longest = max(spec.timeout_s for spec in self.topology.stages)
+        outcome = self.failure(job, error, "dead_letter", take_over_after_s=2 * longest)
         self._publish_progress(outcome, job)
+        self._publish_result(outcome, "dead_letter")
 
     def warm_up(self, stage_name: str) -> None:
         self.stages[stage_name].warm_up(self.ctx)
 
     # -- endings -----------------------------------------------------------------------------
-    def failure(self, job: Job, error: PipelineError, timings: dict[str, int] | None = None) -> StageOutcome:
-        log.warning("job failed: %s %s", error.code, error.message, extra=_fields(job, "failure"))
-        return job_end.failed(job, error, self.ctx.store, timings)
+    def failure(self, job: Job, error: PipelineError, claimer: str, timings: dict[str, int] | None = None,
+                *, take_over_after_s: float | None = None) -> StageOutcome:
+        log.warning("job failing: %s %s", error.code, error.message, extra=_fields(job, "failure"))
+        return job_end.failed(job, error, self.ctx.store, claimer, timings, take_over_after_s=take_over_after_s)
 
     def publish(self, stage_name: str, message: StageMessage, outcome: StageOutcome) -> None:
         job = message.job
         next_topic = self.topology.next_topic(stage_name)
         for follow_up in outcome.next:
             self.bus.publish(next_topic, follow_up.to_json(), {"jobId": job.job_id})
-        self._publish_progress(outcome, job)
-        item = getattr(message, "item_index", None)
-        self._publish_result(outcome, job, claimer=f"{stage_name}:{'' if item is None else item}")
+        if outcome.result is not None or not ended(self.ctx.store, job.job_id):
+            self._publish_progress(outcome, job)  # a stale delivery of an ended job reports nothing
+        self._publish_result(outcome, _claimer(stage_name, message))
 
     def _publish_progress(self, outcome: StageOutcome, job: Job) -> None:
         for event in outcome.progress:
             self.bus.publish(self.topology.progress_topic, event.to_json(), {"jobId": job.job_id})
 
-    def _publish_result(self, outcome: StageOutcome, job: Job, claimer: str) -> None:
-        if outcome.result is None or not claim_final_result(self.ctx.store, job.job_id, claimer):
+    def _publish_result(self, outcome: StageOutcome, claimer: str) -> None:
+        if outcome.result is None:
             return
-        attributes = {"jobId": job.job_id, "success": str(outcome.result.success).lower()}
-        self.bus.publish(self.topology.results_topic, outcome.result.to_json(), attributes)
-        try:
-            mark_published(self.ctx.store, job.job_id, claimer)
-        except StorageUnavailable:  # the result is out: retrying the message would publish it twice
-            log.warning("result published but not marked so", extra=_fields(job, "publish"))
-        if self.on_result is not None:
-            self.on_result(outcome.result)
+        published = job_end.publish(outcome.result, self.ctx.store, self.bus, self.topology, claimer)
+        if published is not None and self.on_result is not None:
+            self.on_result(published)
 
     def _refuse(self, stage_name: str, data: bytes, error: InvalidMessage) -> None:
         job = job_end.salvage_job(data)
         if job is None:
             log.error("unreadable message refused: %s", error.message, extra={"stage": stage_name})
             return
-        outcome = self.failure(job, error)
+        outcome = self.failure(job, error, f"{stage_name}:refused")
         self._publish_progress(outcome, job)
-        self._publish_result(outcome, job, claimer=f"{stage_name}:refused")
+        self._publish_result(outcome, f"{stage_name}:refused")
+
+
+def _claimer(stage_name: str, message: StageMessage) -> str:
+    """Who may end the job from this message: the stage and, for per-garment messages, the garment."""
+    item = getattr(message, "item_index", None)
+    return f"{stage_name}:{'' if item is None else item}"
 
 
 def _fields(job: Job, stage: str) -> dict[str, str]:

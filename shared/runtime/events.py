@@ -42,11 +42,15 @@ def job_request_from_notification(attributes: dict[str, str]) -> JobRequest | No
         return None
     key = attributes["objectId"]
     upload = parse_upload_key(key)
+    generation = attributes.get("objectGeneration", "0")
     job = Job(
-        job_id=job_id_for(key, attributes.get("objectGeneration", "0")),
+        job_id=job_id_for(key, generation),
         cloth_id=upload.cloth_id,
         user_id=upload.user_id,
         upload=key,
+        # An overwrite is a new notification with a new generation: a new job that never reads the old bytes.
+        upload_generation=int(generation) if generation.isdigit() and int(generation) > 0 else None,
+        uploaded_at=attributes.get("eventTime") or None,
         upload_name=upload.file_name,
     )
     return JobRequest(job=job)

@@ -5,6 +5,7 @@ the Pub/Sub bus, a dispatcher over its own stage), and the three kinds of entry 
 from __future__ import annotations
 
 import logging
+import time
 from types import ModuleType
 from typing import Callable
 
@@ -57,9 +58,13 @@ def stage_function(stage: ModuleType):
     """The entry point of a stage's function: decode, run (or warm up), publish."""
     name = stage.__name__.rsplit(".", 1)[-1]
     stages = {name: stage}
-    return _pushed_handler(
-        lambda pushed: dispatcher(stages).handle(name, pushed.data, pushed.delivery_attempt),
-        lambda: dispatcher(stages).warm_up(name))
+    def on_message(pushed: PushedMessage) -> None:
+        # The request's deadline, from the timeout Terraform deploys (topology.json): leases and
+        # retry loops inside the stage stay within it.
+        deadline = time.monotonic() + dispatcher(stages).topology.stage(name).timeout_s
+        dispatcher(stages).handle(name, pushed.data, pushed.delivery_attempt, deadline)
+
+    return _pushed_handler(on_message, lambda: dispatcher(stages).warm_up(name))
 
 
 def upload_function(ingest: ModuleType):

@@ -1,88 +1,83 @@
-"""The job-state object that joins a job's garments, and the latch that lets exactly one final
-result out per job. Both are compare-and-swap writes on generation preconditions, so duplicated
-or concurrent messages cannot double-count a garment or publish twice.
+"""The job-level state that duplicated and concurrent messages share, kept so that no object is
+written more than about once a second (GCS's limit for one object):
+
+- the garment join: one create-only marker per garment (`work/{jobId}/garments/{n}.json`); the
+  garments in are whatever a (strongly consistent) listing shows, so parallel garments never
+  contend for one object;
+- the final claim (`work/{jobId}/final.json`): whoever creates it may end the job, once. A job
+  ends with a success or a failure, never both, and never twice; `work/{jobId}/published.json`
+  records that its result went out (a separate object: neither is written twice in a second).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore, PreconditionFailed
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.errors import StorageUnavailable
 from shared.layout import work_key
 
-MAX_SWAPS = 50
-# Publishing a result takes well under a second; a claim older than this was abandoned.
-CLAIM_LEASE_S = 8.0
+JSON = "application/json"
 
 
-@dataclass
-class JoinState:
-    item_count: int
-    items: dict[int, str] = field(default_factory=dict)  # item index -> its GarmentDone JSON
-
-    @property
-    def complete(self) -> bool:
-        return len(self.items) == self.item_count
+# -- the garment join ---------------------------------------------------------------------------
+def join_garment(store: BlobStore, job_id: str, index: int, message_json: str) -> tuple[bool, int]:
+    """Record one garment; returns (newly added, how many garments are in now)."""
+    added = store.create(work_key(job_id, f"garments/{index}.json"), message_json.encode(), content_type=JSON,
+                         metadata=OUTPUT_MARKER)
+    return added, len(store.list(work_key(job_id, "garments/")))
 
 
-def join_item(store: BlobStore, job_id: str, item_count: int, index: int, message_json: str) -> tuple[bool, JoinState]:
-    """Record one garment. Returns (newly_added, state after); the call that adds the last garment
-    is the one that sees newly_added and state.complete together, exactly once per job."""
-    key = work_key(job_id, "state.json")
-    for _ in range(MAX_SWAPS):
-        try:
-            blob = store.read(key)
-            raw = json.loads(blob.data)
-            state = JoinState(raw["itemCount"], {int(k): v for k, v in raw["items"].items()})
-            generation = blob.generation
-        except BlobNotFound:
-            state, generation = JoinState(item_count), 0
-        if index in state.items:
-            return False, state
-        state.items[index] = message_json
-        body = json.dumps({"itemCount": state.item_count, "items": {str(k): v for k, v in state.items.items()}})
-        try:
-            store.write(key, body.encode(), content_type="application/json", metadata=OUTPUT_MARKER,
-                        if_generation_match=generation)
-            return True, state
-        except PreconditionFailed:
-            continue  # another garment got in first: read again
-    raise StorageUnavailable("The job state kept changing under concurrent writers; will retry.")
+def joined_garments(store: BlobStore, job_id: str) -> list[str]:
+    """Every garment's recorded message, in index order."""
+    keys = store.list(work_key(job_id, "garments/"))
+    return [store.read(key).data.decode() for key in sorted(keys, key=lambda k: int(k.rsplit("/", 1)[1].split(".")[0]))]
 
 
-def claim_final_result(store: BlobStore, job_id: str, claimer: str, *, lease_s: float = CLAIM_LEASE_S) -> bool:
-    """True for the one caller allowed to publish the job's final result.
+# -- the final claim ----------------------------------------------------------------------------
+def _claim_key(job_id: str) -> str:
+    return work_key(job_id, "final.json")
 
-    The same claimer (the same message, redelivered) may claim again once its earlier claim's lease
-    has run out without `mark_published`: its publish failed. Inside the lease the earlier delivery
-    may still be publishing, so the duplicate is told to come back later (a transient error)."""
-    key = work_key(job_id, "final.json")
-    claim = {"claimer": claimer, "claimedAt": time.time()}
-    if store.create(key, json.dumps(claim).encode(), content_type="application/json", metadata=OUTPUT_MARKER):
+
+def _published_key(job_id: str) -> str:
+    return work_key(job_id, "published.json")
+
+
+def claim(store: BlobStore, job_id: str, claimer: str, *, take_over_after_s: float | None = None) -> bool:
+    """True for the one caller allowed to end the job.
+
+    The same claimer (a redelivery of the message that claimed; outcome leases keep two deliveries of
+    one message from running at once) may claim again until the result is published. With
+    `take_over_after_s`, a claim left unpublished for that long (its holder kept crashing) is taken over."""
+    body = json.dumps({"claimer": claimer, "claimedAt": time.time()}).encode()
+    if store.create(_claim_key(job_id), body, content_type=JSON, metadata=OUTPUT_MARKER):
         return True
-    blob = store.read(key)
-    current = json.loads(blob.data)
-    if current.get("published") or current.get("claimer") != claimer:
-        return False
-    if time.time() - current.get("claimedAt", 0) < lease_s:
-        raise StorageUnavailable("Another delivery of this message is publishing the result; will check again.")
     try:
-        store.write(key, json.dumps(claim).encode(), content_type="application/json", metadata=OUTPUT_MARKER,
+        blob = store.read(_claim_key(job_id))
+    except BlobNotFound:
+        raise StorageUnavailable("The job's claim vanished while being read; will retry.") from None
+    current = json.loads(blob.data)
+    if store.exists(_published_key(job_id)):
+        return False
+    if current.get("claimer") == claimer:
+        return True
+    if take_over_after_s is None or time.time() - current.get("claimedAt", 0) < take_over_after_s:
+        return False
+    try:
+        store.write(_claim_key(job_id), body, content_type=JSON, metadata=OUTPUT_MARKER,
                     if_generation_match=blob.generation)
     except PreconditionFailed:
-        raise StorageUnavailable("Two deliveries re-claimed the result at once; will check again.") from None
+        return False
     return True
 
 
 def mark_published(store: BlobStore, job_id: str, claimer: str) -> None:
-    key = work_key(job_id, "final.json")
-    body = json.dumps({"claimer": claimer, "published": True}).encode()
-    store.write(key, body, content_type="application/json", metadata=OUTPUT_MARKER)
+    body = json.dumps({"claimer": claimer, "publishedAt": time.time()}).encode()
+    store.create(_published_key(job_id), body, content_type=JSON, metadata=OUTPUT_MARKER)
 
 
-def final_result_claimed(store: BlobStore, job_id: str) -> bool:
-    return store.exists(work_key(job_id, "final.json"))
+def ended(store: BlobStore, job_id: str) -> bool:
+    """Whether the job's end has been claimed (so stale deliveries must not report progress)."""
+    return store.exists(_claim_key(job_id))

@@ -1,17 +1,32 @@
-"""Outcome records: Pub/Sub delivers at least once, so each stage's outcome for a message is kept
-under a deterministic key. A redelivered message finds it and is forwarded again without
-recomputing (the 2-second model run included)."""
+"""Outcome records, the idempotency layer: Pub/Sub delivers at least once, so each stage's outcome
+for a message is kept under a deterministic key, and a redelivered message forwards it instead of
+running the stage (the model, a paid generation call) again.
+
+Like Powertools' idempotency, a delivery first takes an in-progress lease whose expiry is the
+function's remaining time: a concurrent duplicate finds it and is retried later (InProgress, a
+transient error), when the outcome is there to forward; a lease whose holder died expires and is
+taken over. Lease and outcome are separate objects, each written about once.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
-from shared.adapters.blobstore import BlobNotFound, BlobStore
+from shared.adapters.blobstore import BlobNotFound, BlobStore, PreconditionFailed
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressEvent, ResultDocument
+from shared.errors import TransientError
 from shared.layout import work_key
 from shared.messages import StageMessage
 from shared.stages.context import StageOutcome
+
+JSON = "application/json"
+
+
+class InProgress(TransientError):
+    code = "IN_PROGRESS"
+    default_message = "Another delivery of this message is being processed; this one will be retried."
 
 
 class OutcomeRecords:
@@ -19,20 +34,38 @@ class OutcomeRecords:
         self.store = store
 
     @staticmethod
-    def key(stage: str, message: StageMessage) -> str:
+    def key(stage: str, message: StageMessage, suffix: str = ".json") -> str:
         item = getattr(message, "item_index", None)
-        return work_key(message.job.job_id, f"outcomes/{stage}{'' if item is None else f'-{item}'}.json")
+        return work_key(message.job.job_id, f"outcomes/{stage}{'' if item is None else f'-{item}'}{suffix}")
 
-    def get(self, stage: str, message: StageMessage, next_type: type[StageMessage] | None) -> StageOutcome | None:
+    def get(self, stage: str, message: StageMessage, emits: type[StageMessage] | None) -> StageOutcome | None:
         try:
             raw = json.loads(self.store.read(self.key(stage, message)).data)
         except BlobNotFound:
             return None
         return StageOutcome(
-            next=tuple(next_type.model_validate_json(m) for m in raw["next"]) if next_type else (),
+            next=tuple(emits.model_validate_json(m) for m in raw["next"]) if emits else (),
             progress=tuple(ProgressEvent.model_validate_json(p) for p in raw["progress"]),
             result=ResultDocument.model_validate_json(raw["result"]) if raw["result"] else None,
         )
+
+    def begin(self, stage: str, message: StageMessage, lease_s: float) -> None:
+        """Take the in-progress lease for this message, or raise InProgress while another holds it."""
+        key = self.key(stage, message, ".lease.json")
+        lease = json.dumps({"expiresAt": time.time() + lease_s}).encode()
+        if self.store.create(key, lease, content_type=JSON, metadata=OUTPUT_MARKER):
+            return
+        try:
+            current = self.store.read(key)
+        except BlobNotFound:
+            raise InProgress() from None
+        if json.loads(current.data).get("expiresAt", 0) > time.time():
+            raise InProgress()
+        try:  # the holder ran out of time (or died): take over, once
+            self.store.write(key, lease, content_type=JSON, metadata=OUTPUT_MARKER,
+                             if_generation_match=current.generation)
+        except PreconditionFailed:
+            raise InProgress() from None
 
     def put(self, stage: str, message: StageMessage, outcome: StageOutcome) -> None:
         body = {
@@ -40,6 +73,6 @@ class OutcomeRecords:
             "progress": [p.model_dump_json() for p in outcome.progress],
             "result": outcome.result.model_dump_json() if outcome.result else None,
         }
-        # Create-only: when two deliveries race, the first outcome recorded is the one that counts.
-        self.store.create(self.key(stage, message), json.dumps(body).encode(), content_type="application/json",
+        # Create-only: should two deliveries both get here, the first outcome recorded is the one that counts.
+        self.store.create(self.key(stage, message), json.dumps(body).encode(), content_type=JSON,
                           metadata=OUTPUT_MARKER)

@@ -13,4 +13,5 @@ def progress(job: Job, step: ProgressStep, percent: int | None = None) -> Progre
     return ProgressEvent(
         job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id,
         status=status, current_step=step, progress_percentage=percent,
+        sequence=percent * len(ProgressStep) + list(ProgressStep).index(step),
     )

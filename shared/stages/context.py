@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from PIL import Image
 
@@ -16,8 +19,30 @@ from shared.config import Settings
 from shared.documents import ProgressEvent, ResultDocument
 from shared.media.image_io import encode
 from shared.messages import StageMessage
+from shared.runtime.job_state import claim
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The message being handled: when its function's request times out, and who may end its job."""
+
+    deadline: float  # time.monotonic()
+    claimer: str
+
+
+_DELIVERY: ContextVar[Delivery | None] = ContextVar("delivery", default=None)
+
+
+@contextmanager
+def delivery_scope(deadline: float, claimer: str) -> Iterator[None]:
+    """Set by the dispatcher around a stage's run (per thread, so parallel garments don't mix)."""
+    token = _DELIVERY.set(Delivery(deadline, claimer))
+    try:
+        yield
+    finally:
+        _DELIVERY.reset(token)
 
 
 class WorkImages(ABC):
@@ -55,6 +80,17 @@ class StageContext:
 
     _loaded: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def remaining_s(self) -> float:
+        """Seconds left before the function's request times out (a generous default outside one)."""
+        delivery = _DELIVERY.get()
+        return 600.0 if delivery is None else delivery.deadline - time.monotonic()
+
+    def claim_end(self, job_id: str) -> bool:
+        """Whether this delivery may end the job (shared/runtime/job_state.py): claimed before any
+        output is written, so a job that another delivery ended is left alone."""
+        delivery = _DELIVERY.get()
+        return claim(self.store, job_id, delivery.claimer if delivery else "local")
 
     def once(self, name: str, load: Callable[[], T]) -> T:
         """What a stage loads once per process (a model session, a client): each stage names and

@@ -1,5 +1,6 @@
-"""Stage 5, deliver: joins a job's garments and, when the last one is in, encodes the outputs,
-writes the result document and keeps it in the cache. (A job that fails ends in shared/runtime/job_end.py.)
+"""Stage 5, deliver: joins a job's garments and, when the last one is in, encodes the outputs, builds
+the result document and keeps it in the cache. The document is written and published where every
+job ends, shared/runtime/job_end.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from shared.layout import results_prefix
 from shared.media.image_io import CONTENT_TYPES, encode, thumbnail_webp
 from shared.messages import GarmentDone
 from shared.runtime import cache
-from shared.runtime.job_state import final_result_claimed, join_item
+from shared.runtime.job_state import join_garment, joined_garments
 from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
 
@@ -27,14 +28,15 @@ EXPAND_SHARE = 20  # the app's bar moves from 50 to 70 % while garments come in
 
 def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
     job = message.job
-    added, state = join_item(ctx.store, job.job_id, message.item_count, message.item_index, message.model_dump_json())
-    joined = progress(job, ProgressStep.EXPANDING, 50 + EXPAND_SHARE * len(state.items) // state.item_count)
-    if not state.complete:
+    added, count = join_garment(ctx.store, job.job_id, message.item_index, message.model_dump_json())
+    joined = progress(job, ProgressStep.EXPANDING, 50 + EXPAND_SHARE * count // message.item_count)
+    if count < message.item_count:
         return StageOutcome(progress=(joined,) if added else ())
-    if not added and final_result_claimed(ctx.store, job.job_id):
-        return StageOutcome()  # a duplicate after the job was finished
-    # The last garment in finishes the job; so does a retry when that finishing attempt failed.
-    garments = sorted((GarmentDone.model_validate_json(raw) for raw in state.items.values()), key=lambda g: g.item_index)
+    # Every garment is in. Parallel last garments may all see that: the one that claims the job's end
+    # finishes it (a retry of that same delivery too); the others stop here.
+    if not ctx.claim_end(job.job_id):
+        return StageOutcome()
+    garments = [GarmentDone.model_validate_json(raw) for raw in joined_garments(ctx.store, job.job_id)]
     document = finish(garments, ctx)
     return StageOutcome(
         progress=(joined, progress(job, ProgressStep.EXPANDED), progress(job, ProgressStep.COMPLETED)),
@@ -43,41 +45,37 @@ def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
 
 
 def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
+    """Encode and store every output; the document names them (links are signed when it is published)."""
     started = time.perf_counter()
     first, settings, store = garments[0], ctx.settings, ctx.store
     job = first.job
     prefix = results_prefix(job.user_id, job.cloth_id, job.job_id)
     fmt, kind = settings.output_format, CONTENT_TYPES[settings.output_format]
-    files: dict[str, str] = {}
     writes: list[Future] = []
     encoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)  # zlib and libwebp release the GIL
 
     def put(name: str, render: Callable[[], bytes], content_type: str) -> str:
-        """Encode and store in the background; the URL is known at once."""
-        key = prefix + name
+        """Encode and store in the background; the name is known at once."""
         writes.append(encoders.submit(
-            lambda: store.write(key, render(), content_type=content_type, metadata=OUTPUT_MARKER)))
-        files[key] = name
-        return store.url(key)
+            lambda: store.write(prefix + name, render(), content_type=content_type, metadata=OUTPUT_MARKER)))
+        return name
 
     with encoders:
-        cutout_url = put(f"cutout.{fmt}", partial(encode, ctx.images.get(first.cutout), fmt), kind)
+        cutout = put(f"cutout.{fmt}", partial(encode, ctx.images.get(first.cutout), fmt), kind)
         segmented, expanded = [], []
         for garment in garments:
-            crop, index = ctx.images.get(garment.crop), garment.item_index
-            crop_url = put(f"items/{index}.{fmt}", partial(encode, crop, fmt), kind)
-            thumb_url = put(f"items/{index}.thumb.webp", partial(thumbnail_webp, crop, settings.thumbnail_side),
-                            "image/webp")
+            crop_image, index = ctx.images.get(garment.crop), garment.item_index
+            crop = put(f"items/{index}.{fmt}", partial(encode, crop_image, fmt), kind)
+            thumb = put(f"items/{index}.thumb.webp", partial(thumbnail_webp, crop_image, settings.thumbnail_side),
+                        "image/webp")
             segmented.append(SegmentedItem(label=garment.label, category=garment.category,
-                                           area_pixels=garment.area_pixels, bbox=garment.bbox, url=crop_url,
-                                           thumbnail_url=thumb_url))
+                                           area_pixels=garment.area_pixels, bbox=garment.bbox, url=crop,
+                                           thumbnail_url=thumb))
             if garment.expanded:
-                shot_url = put(f"items/{index}.expanded.{fmt}", partial(encode, ctx.images.get(garment.expanded), fmt),
-                               kind)
-                expanded.append(ExpandedItem(label=garment.label, url=shot_url, expanded=True, note=garment.expand_note))
+                shot = put(f"items/{index}.expanded.{fmt}", partial(encode, ctx.images.get(garment.expanded), fmt), kind)
+                expanded.append(ExpandedItem(label=garment.label, url=shot, expanded=True, note=garment.expand_note))
             else:
-                expanded.append(ExpandedItem(label=garment.label, url=crop_url, expanded=False,
-                                             note=garment.expand_note))
+                expanded.append(ExpandedItem(label=garment.label, url=crop, expanded=False, note=garment.expand_note))
     for write in writes:
         write.result()  # every output is stored (or the first failure raises) before the document
 
@@ -87,17 +85,16 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
     primary = garments[0]
     document = ResultDocument(
         job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id, success=True,
-        suggested_category=job.category_hint or primary.category,
-        segmentation_label=primary.label, area_pixels=primary.area_pixels,
-        removed_bg_image_url=cutout_url, segmented_image_url=segmented[0].url,
+        suggested_category=primary.category, segmentation_label=primary.label, area_pixels=primary.area_pixels,
+        removed_bg_image_url=cutout, segmented_image_url=segmented[0].url,
         inpainted_image_url=expanded[0].url if expanded[0].expanded else None,
         all_segmented_items=segmented, all_expanded_items=expanded,
+        upload_generation=job.upload_generation, uploaded_at=job.uploaded_at,
         timings=timings, providers={**primary.providers, "deliver": fmt},
     )
-    store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
-    if settings.cache_enabled:
-        cache.save(store, primary.cache_key, document, files)
-    return document
+    if settings.cache_enabled and not any(g.degraded for g in garments):
+        cache.save(store, primary.cache_key, document)  # the model's view; the pick is this job's alone
+    return document.with_pick(job.category_hint)
 
 
 def warm_up(ctx: StageContext) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 from PIL import Image
 
 from shared.config import ExpandPolicy
-from shared.errors import PipelineError
+from shared.errors import PipelineError, ProviderFailed
 from shared.layout import work_key
 from shared.messages import GarmentDone, GarmentFound
 from shared.providers.generation import Generator, build_generator
@@ -51,6 +53,11 @@ def generator(ctx: StageContext) -> Generator | None:
                     if ctx.settings.expand_generation_enabled() else None)
 
 
+# What a generation call may use of the function's remaining time: the rest is for storing the
+# result and publishing (a few seconds at most).
+RESERVE_S = 5.0
+
+
 def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     settings = ctx.settings
@@ -62,8 +69,11 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
     elif wanted:
         provider = model.name
         crop = ctx.images.get(message.crop)
+        budget = ctx.remaining_s() - RESERVE_S
         try:
-            image = model.expand(white_canvas(crop, settings.expand_margin), settings.expand_prompt)
+            if budget <= 0:
+                raise ProviderFailed("no time was left in this delivery")
+            image = _within(budget, model.expand, white_canvas(crop, settings.expand_margin), settings.expand_prompt)
             expanded_key = work_key(message.job.job_id, f"items/{message.item_index}.expanded.png")
             ctx.images.put(expanded_key, image.convert("RGB"))
             note = f"expanded: {reason}"
@@ -79,7 +89,20 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
         providers={**message.providers, "expand": provider},
         expanded=expanded_key,
         expand_note=note,
+        degraded=wanted and expanded_key is None,
     ),))
+
+
+def _within(seconds: float, call, *args):
+    """The call's answer, or ProviderFailed once `seconds` have passed: retries inside the provider
+    (a 429's wait) cannot take the delivery past its function's timeout."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(call, *args).result(timeout=seconds)
+    except FuturesTimeout:
+        raise ProviderFailed(f"the generative provider did not answer within {seconds:.0f} s") from None
+    finally:
+        pool.shutdown(wait=False)  # an abandoned call finishes (or times out) on its own
 
 
 def warm_up(ctx: StageContext) -> None:

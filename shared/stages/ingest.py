@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import time
 
+from shared.adapters.blobstore import BlobNotFound
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressStep
-from shared.errors import InvalidObjectPath
+from shared.errors import FileTooLarge, InvalidObjectPath, UploadNotFound
 from shared.layout import cache_key_for, work_key
 from shared.media.image_io import normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
@@ -21,16 +22,25 @@ accepts, emits = JobRequest, IngestDone
 def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     job, settings = request.job, ctx.settings
-    upload = ctx.store.read(job.upload)
-    if upload.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
-        raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
+    try:  # exactly the version the notification named: an overwrite is another job, never mixed in
+        info = ctx.store.stat(job.upload, generation=job.upload_generation)
+        if info.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
+            raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
+        if info.size > settings.max_upload_bytes:  # refused from its metadata, before a byte is downloaded
+            raise FileTooLarge(f"The file is {info.size:,} bytes; the limit is {settings.max_upload_bytes:,}.")
+        upload = ctx.store.read(job.upload, generation=info.generation)
+    except BlobNotFound:
+        raise UploadNotFound() from None
     job = with_upload_choices(job, upload.metadata)
-    # The cache is keyed by the bytes, so a repeat upload is served before anything is decoded.
-    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), settings.fingerprint())
-    if settings.cache_enabled and len(upload.data) <= settings.max_upload_bytes:
-        hit = cache.serve(ctx.store, cache_key, job, {"ingest": _ms_since(started)})
-        if hit is not None:
-            return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
+    # The cache is keyed by the bytes (and what the upload asks for), so a repeat upload is served
+    # before anything is decoded.
+    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), f"{job.image_type.value}:{settings.fingerprint()}")
+    entry = cache.lookup(ctx.store, cache_key) if settings.cache_enabled else None
+    if entry is not None:
+        if not ctx.claim_end(job.job_id):
+            return StageOutcome()  # the job has already ended
+        hit = cache.serve(ctx.store, cache_key, entry, job, {"ingest": _ms_since(started)})
+        return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
 
     image = normalise(
         upload.data,
@@ -52,8 +62,9 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
 
 
 def with_upload_choices(job: Job, metadata: dict[str, str]) -> Job:
-    """The user's picks travel as the upload's metadata (x-goog-meta-category, x-goog-meta-image-type,
-    bound into the signed upload URL). Unknown values are ignored: they are hints, not commands."""
+    """The user's picks travel as the upload's metadata (x-goog-meta-category, x-goog-meta-image-type),
+    signed headers of the upload URL (shared/http/upload_url.py). Unknown values are ignored: they are
+    hints, not commands."""
     changes = {}
     if job.category_hint is None and metadata.get("category", "").upper() in Category.__members__:
         changes["category_hint"] = Category(metadata["category"].upper())

@@ -33,8 +33,8 @@ def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
     for index, garment in enumerate(garments):
         crop_key = work_key(job.job_id, f"items/{index}.png")
         ctx.images.put(crop_key, garment.crop)
-        # The category the user picked wins over the model's, for the garment they photographed.
-        category = job.category_hint if (index == 0 and job.category_hint) else garment.category
+        # The model's category; the user's pick is applied when the result is handed out (deliver).
+        category = garment.category
         found.append(dict(
             cache_key=message.cache_key, cutout=message.cutout, item_index=index, item_count=len(garments),
             crop=crop_key, label=garment.label, category=category, area_pixels=garment.area_pixels,

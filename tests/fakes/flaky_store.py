@@ -66,9 +66,13 @@ class FlakyStore(BlobStore):
         raise StorageUnavailable(f"{operation} {key} failed: 503 Service Unavailable (injected)")
 
     # -- the BlobStore port ------------------------------------------------------------------
-    def read(self, key: str) -> Blob:
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
         self._gate("read", key)
-        return self.inner.read(key)
+        return self.inner.read(key, generation=generation)
+
+    def stat(self, key: str, *, generation: int | None = None):
+        self._gate("read", key)
+        return self.inner.stat(key, generation=generation)
 
     def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
         self._gate("create" if if_generation_match == 0 else "write", key)

@@ -18,7 +18,7 @@ OUTPUT_MARKER = {"closet-pipeline-output": "true"}
 
 class BlobNotFound(PermanentError):
     code = "OBJECT_NOT_FOUND"
-    default_message = "A stored object the job needs does not exist."
+    default_message = "A stored object the job needs does not exist (it was deleted or replaced)."
 
 
 class PreconditionFailed(Exception):
@@ -33,10 +33,25 @@ class Blob:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """An object's metadata, without its bytes."""
+
+    size: int
+    generation: int
+    content_type: str = "application/octet-stream"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
 class BlobStore(ABC):
     @abstractmethod
-    def read(self, key: str) -> Blob:
-        """The object's bytes and generation; BlobNotFound if absent."""
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
+        """The object's bytes and generation; BlobNotFound if absent, or if `generation` is given
+        and is not the object's (it was overwritten: GCS keeps no old generations without versioning)."""
+
+    @abstractmethod
+    def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
+        """The object's size, generation and metadata, read without its bytes; BlobNotFound as read."""
 
     @abstractmethod
     def write(

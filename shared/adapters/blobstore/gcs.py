@@ -16,7 +16,7 @@ from urllib.parse import quote
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from shared.adapters.blobstore.base import Blob, BlobNotFound, BlobStore, PreconditionFailed
+from shared.adapters.blobstore.base import Blob, BlobInfo, BlobNotFound, BlobStore, PreconditionFailed
 from shared.errors import InvalidObjectPath, StorageUnavailable
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError, gexc.GatewayTimeout,
@@ -37,17 +37,32 @@ class GcsBlobStore(BlobStore):
             raise InvalidObjectPath(f"Refused object key {key!r}.")
         return self.client.bucket(self.buckets[area])
 
-    def read(self, key: str) -> Blob:
+    def _get_blob(self, key: str, generation: int | None) -> storage.Blob:
         try:
-            blob = self._bucket(key).get_blob(key)
-            if blob is None:
-                raise BlobNotFound(f"No object at {key}.")
-            data = blob.download_as_bytes(if_generation_match=blob.generation)
+            blob = self._bucket(key).get_blob(key, generation=generation)
         except gexc.NotFound:
-            raise BlobNotFound(f"No object at {key}.") from None
+            blob = None
+        except _TRANSIENT as exc:
+            raise StorageUnavailable(f"Reading {key} failed: {exc}") from exc
+        if blob is None:
+            raise BlobNotFound(f"No object at {key}" + ("." if generation is None else f" generation {generation}."))
+        return blob
+
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
+        blob = self._get_blob(key, generation)
+        try:
+            # Pinned to the generation just seen: an overwrite in between is a miss, not a mix.
+            data = blob.download_as_bytes(if_generation_match=blob.generation)
+        except (gexc.NotFound, gexc.PreconditionFailed):
+            raise BlobNotFound(f"No object at {key} generation {blob.generation}.") from None
         except _TRANSIENT as exc:
             raise StorageUnavailable(f"Reading {key} failed: {exc}") from exc
         return Blob(data, blob.generation, blob.content_type or "application/octet-stream", dict(blob.metadata or {}))
+
+    def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
+        blob = self._get_blob(key, generation)
+        return BlobInfo(int(blob.size or 0), blob.generation, blob.content_type or "application/octet-stream",
+                        dict(blob.metadata or {}))
 
     def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
         blob = self._bucket(key).blob(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.errors import PipelineError
 from shared.providers import load_provider
 from shared.providers.background.base import BackgroundChain, BackgroundRemover, MaskResult
 
@@ -13,7 +14,15 @@ REGISTRY = {
 
 
 def build_background_chain(settings) -> BackgroundChain:
-    return BackgroundChain([load_provider(REGISTRY, name, BackgroundRemover, settings) for name in settings.background_providers])
+    """The configured providers in order. One that cannot even load (a missing model file) is passed
+    over with its reason, so `local,removebg` still serves through remove.bg."""
+    providers, unavailable = [], []
+    for name in settings.background_providers:
+        try:
+            providers.append(load_provider(REGISTRY, name, BackgroundRemover, settings))
+        except PipelineError as exc:
+            unavailable.append((name, exc))
+    return BackgroundChain(providers, unavailable)
 
 
 __all__ = ["BackgroundChain", "BackgroundRemover", "MaskResult", "build_background_chain", "REGISTRY"]

@@ -41,14 +41,17 @@ class MaskResult:
 class BackgroundChain:
     """Tries providers in order; the first usable mask wins and records who served it."""
 
-    def __init__(self, providers: list[BackgroundRemover]) -> None:
-        if not providers:
+    def __init__(self, providers: list[BackgroundRemover],
+                 unavailable: list[tuple[str, PipelineError]] | None = None) -> None:
+        """`unavailable`: providers that could not be built, with why (reported with every photo)."""
+        if not providers and not unavailable:
             raise ValueError("the background chain needs at least one provider")
         self.providers = providers
+        self.unavailable = list(unavailable or [])
 
     def mask(self, image: Image.Image) -> MaskResult:
-        failures: list[PipelineError] = []
-        skipped: list[str] = []
+        failures: list[PipelineError] = [error for _, error in self.unavailable]
+        skipped: list[str] = [f"{name}: {error.message}" for name, error in self.unavailable]
         for provider in self.providers:
             try:
                 mask = provider.mask(image)
@@ -65,5 +68,7 @@ class BackgroundChain:
         raise ProvidersExhausted("Every background provider failed: " + "; ".join(skipped))
 
     def warm_up(self) -> None:
+        if not self.providers:
+            raise self.unavailable[0][1]  # nothing could load: say why now, not at the first photo
         for provider in self.providers:
             provider.warm_up()
