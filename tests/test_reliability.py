@@ -106,10 +106,11 @@ STORAGE_FAULTS = {
     "any call, 4 in a row": [("*", 4, None)],
     "2 reads, 2 writes, 2 creates, 2 copies": [("read", 2, None), ("write", 2, None), ("create", 2, None),
                                                ("copy", 2, None)],
-    "the job-state object, 3 times": [("*", 3, lambda key: key.endswith("/state.json"))],
+    "the garment join, 3 times": [("*", 3, lambda key: "/garments/" in key)],
     "the results folder, 4 times": [("write", 4, lambda key: key.startswith("results/"))],
     "the final-result claim, 2 times": [("create", 2, lambda key: key.endswith("/final.json"))],
-    "the outcome record, 2 times": [("create", 2, lambda key: "/outcomes/" in key)],
+    "the outcome record, 2 times": [("create", 2, lambda key: "/outcomes/" in key and "lease" not in key)],
+    "the in-progress lease, 2 times": [("create", 2, lambda key: key.endswith(".lease.json"))],
 }
 
 
@@ -133,21 +134,21 @@ def test_storage_503s_are_retried_without_loss(settings, photo_bytes, removebg, 
     assert dead_letters_on_bus(pipeline) == []
     prefix = results_prefix("u503", "c503", document.job_id)
     assert {k.removeprefix(prefix) for k in store.inner.list(prefix)} == expected_result_files(document)
-    state = json.loads(store.inner.read(work_key(document.job_id, "state.json")).data)
-    assert state["itemCount"] == len(document.all_segmented_items) == len(state["items"])
-    assert json.loads(store.inner.read(work_key(document.job_id, "final.json")).data)["published"] is True
+    garments = store.inner.list(work_key(document.job_id, "garments/"))
+    assert len(garments) == len(document.all_segmented_items)
+    assert store.inner.exists(work_key(document.job_id, "published.json"))
 
 
 def test_storage_503_after_the_result_is_out_does_not_publish_it_twice(settings, photo_bytes, removebg):
     store = FlakyStore(MemoryBlobStore())
-    store.fail("write", 1, where=lambda key: key.endswith("/final.json"))  # mark_published's plain write
+    store.fail("create", 1, where=lambda key: key.endswith("/published.json"))  # mark_published's write
     pipeline = LocalPipeline(fast_settings(settings, removebg), store, keep_work=True)
     pipeline.bus.max_attempts = 5
     try:
         document = pipeline.process_bytes(photo_bytes(TSHIRT), "a.jpg", user_id="u503", cloth_id="mark")
     finally:
         pipeline.close()
-    assert store.injected == [("write", work_key(document.job_id, "final.json"))]
+    assert store.injected == [("create", work_key(document.job_id, "published.json"))]
     assert document.success
     assert len(results_on_bus(pipeline, document.job_id)) == 1
 

@@ -67,11 +67,16 @@ def describe_unsupported(data: bytes) -> str:
         return "not an image format we read"
 
 
+def check_byte_size(size: int, max_bytes: int) -> None:
+    """FileTooLarge past the limit (ingest checks the object's size before downloading it)."""
+    if size > max_bytes:
+        raise FileTooLarge(f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
+
+
 def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, max_side: int) -> NormalisedImage:
     if not data:
         raise EmptyFile()
-    if len(data) > max_bytes:
-        raise FileTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
+    check_byte_size(len(data), max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

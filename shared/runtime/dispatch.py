@@ -66,24 +66,32 @@ class Dispatcher:
             outcome = self.records.get(stage_name, message, stage.emits)  # one finished meanwhile?
         if outcome is None:
             try:
-                with delivery_scope(deadline, claimer):
-                    outcome = stage.run(message, self.ctx)
-            except PermanentError as error:
-                outcome = self.failure(message.job, error, claimer, message.timings)
-            except TransientError:
+                outcome = self._run_stage(stage, stage_name, message, deadline, claimer)
+                self.records.put(stage_name, message, outcome)
+            except BaseException:
+                self.records.release(stage_name, message)  # the retry must not wait out this lease
                 raise
-            except Exception as bug:
-                if message.attempt < BUG_ATTEMPTS:
-                    raise  # it may be the instance (memory, a dying process): another delivery may do
-                log.exception("stage %s kept failing unexpectedly", stage_name, extra=_fields(message.job, stage_name))
-                error = PipelineError(f"Processing failed unexpectedly in {stage_name} ({type(bug).__name__}).")
-                outcome = self.failure(message.job, error, claimer, message.timings)
-            self.records.put(stage_name, message, outcome)
         else:
             log.info("redelivered message: forwarding the recorded outcome", extra=_fields(message.job, stage_name))
         self.publish(stage_name, message, outcome)
         log.info("stage done", extra={**_fields(message.job, stage_name), "ms": round((time.perf_counter() - started) * 1000)})
         return outcome
+
+    def _run_stage(self, stage: ModuleType, stage_name: str, message: StageMessage, deadline: float,
+                   claimer: str) -> StageOutcome:
+        try:
+            with delivery_scope(deadline, claimer):
+                return stage.run(message, self.ctx)
+        except PermanentError as error:
+            return self.failure(message.job, error, claimer, message.timings)
+        except TransientError:
+            raise
+        except Exception as bug:
+            if message.attempt < BUG_ATTEMPTS:
+                raise  # it may be the instance (memory, a dying process): another delivery may do
+            log.exception("stage %s kept failing unexpectedly", stage_name, extra=_fields(message.job, stage_name))
+            error = PipelineError(f"Processing failed unexpectedly in {stage_name} ({type(bug).__name__}).")
+            return self.failure(message.job, error, claimer, message.timings)
 
     def handle_dead_letter(self, data: bytes, attributes: dict[str, str] | None = None) -> None:
         """A message that failed every delivery: end its job as failed, unless it already ended."""

@@ -67,6 +67,10 @@ class OutcomeRecords:
         except PreconditionFailed:
             raise InProgress() from None
 
+    def release(self, stage: str, message: StageMessage) -> None:
+        """Give the lease back after a failed attempt, so its retry runs at once."""
+        self.store.delete(self.key(stage, message, ".lease.json"))
+
     def put(self, stage: str, message: StageMessage, outcome: StageOutcome) -> None:
         body = {
             "next": [m.model_dump_json() for m in outcome.next],

@@ -8,9 +8,9 @@ import time
 from shared.adapters.blobstore import BlobNotFound
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressStep
-from shared.errors import FileTooLarge, InvalidObjectPath, UploadNotFound
+from shared.errors import InvalidObjectPath, UploadNotFound
 from shared.layout import cache_key_for, work_key
-from shared.media.image_io import normalise
+from shared.media.image_io import check_byte_size, normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
 from shared.runtime import cache
 from shared.runtime.progress import progress
@@ -26,8 +26,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
         info = ctx.store.stat(job.upload, generation=job.upload_generation)
         if info.metadata.get(next(iter(OUTPUT_MARKER))) == "true":
             raise InvalidObjectPath(f"{job.upload} is one of the pipeline's own outputs; it is not processed again.")
-        if info.size > settings.max_upload_bytes:  # refused from its metadata, before a byte is downloaded
-            raise FileTooLarge(f"The file is {info.size:,} bytes; the limit is {settings.max_upload_bytes:,}.")
+        check_byte_size(info.size, settings.max_upload_bytes)  # from its metadata, before a byte is downloaded
         upload = ctx.store.read(job.upload, generation=info.generation)
     except BlobNotFound:
         raise UploadNotFound() from None
