@@ -105,8 +105,8 @@ class Dispatcher:
         # A claim left unpublished longer than any stage may run belongs to a holder that kept dying.
         longest = max(spec.timeout_s for spec in self.topology.stages)
         outcome = self.failure(job, error, "dead_letter", take_over_after_s=2 * longest)
-        self._publish_progress(outcome, job)
-        self._publish_result(outcome, "dead_letter")
+        if self._publish_result(outcome, "dead_letter"):
+            self._publish_progress(outcome, job)
 
     def warm_up(self, stage_name: str) -> None:
         self.stages[stage_name].warm_up(self.ctx)
@@ -122,20 +122,22 @@ class Dispatcher:
         next_topic = self.topology.next_topic(stage_name)
         for follow_up in outcome.next:
             self.bus.publish(next_topic, follow_up.to_json(), {"jobId": job.job_id})
-        if outcome.result is not None or not ended(self.ctx.store, job.job_id):
+        ending = self._publish_result(outcome, _claimer(stage_name, message))
+        if ending or not ended(self.ctx.store, job.job_id):
             self._publish_progress(outcome, job)  # a stale delivery of an ended job reports nothing
-        self._publish_result(outcome, _claimer(stage_name, message))
 
     def _publish_progress(self, outcome: StageOutcome, job: Job) -> None:
         for event in outcome.progress:
             self.bus.publish(self.topology.progress_topic, event.to_json(), {"jobId": job.job_id})
 
-    def _publish_result(self, outcome: StageOutcome, claimer: str) -> None:
+    def _publish_result(self, outcome: StageOutcome, claimer: str) -> bool:
+        """Whether this delivery published the job's result just now."""
         if outcome.result is None:
-            return
+            return False
         published = job_end.publish(outcome.result, self.ctx.store, self.bus, self.topology, claimer)
         if published is not None and self.on_result is not None:
             self.on_result(published)
+        return published is not None
 
     def _refuse(self, stage_name: str, data: bytes, error: InvalidMessage) -> None:
         job = job_end.salvage_job(data)
@@ -143,8 +145,8 @@ class Dispatcher:
             log.error("unreadable message refused: %s", error.message, extra={"stage": stage_name})
             return
         outcome = self.failure(job, error, f"{stage_name}:refused")
-        self._publish_progress(outcome, job)
-        self._publish_result(outcome, f"{stage_name}:refused")
+        if self._publish_result(outcome, f"{stage_name}:refused"):
+            self._publish_progress(outcome, job)
 
 
 def _claimer(stage_name: str, message: StageMessage) -> str:
