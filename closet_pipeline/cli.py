@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--pubsub", help="Pub/Sub emulator HOST:PORT (default: PUBSUB_EMULATOR_HOST or .dev/topology.json)")
     upload.add_argument("--project", help="project id (default: .dev/topology.json or CLOSET_PROJECT_ID)")
     upload.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the result")
+    upload.add_argument("--category", type=str.upper, choices=["TOP", "BOTTOM", "SHOES", "ACC"],
+                        help="the user's pick for the garment (sent as the upload's x-goog-meta-category)")
+    upload.add_argument("--image-type", type=str.upper, choices=["FULL_BODY", "SINGLE_ITEM"],
+                        help="what the photo shows (x-goog-meta-image-type)")
 
     report = commands.add_parser("report", help="per-stage times (p50, p95, share, bottleneck) of result documents")
     report.add_argument("path", help="a folder (result.json files, recursively) or gs://bucket/prefix")
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         from closet_pipeline.dev.topology import run_upload
 
         return run_upload(args.photo, args.user, args.cloth, file_name=args.name, gcs=args.gcs, pubsub=args.pubsub,
-                          project=args.project, timeout=args.timeout)
+                          project=args.project, timeout=args.timeout, category=args.category,
+                          image_type=args.image_type)
     if args.command == "report":
         from closet_pipeline.report import run_report
 

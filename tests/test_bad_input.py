@@ -469,3 +469,14 @@ def test_pipeline_keeps_serving_after_all_of_the_above(run):
     stages = [stage for stage, _ in run.stages_run(doc.job_id)]
     assert stages == ["ingest", "remove_background", "segment", "expand", "deliver"]
 
+
+
+def test_the_worst_allowed_png_decodes_within_ingests_memory():
+    """Issue 11, item 17: a 600 KB 7071x7071 16-bit RGBA PNG (under the 50 MP limit) peaked at 543 MiB
+    in a 512 MiB function. Measured in a fresh process, as the function would run it."""
+    from closet_pipeline.bench.ingest_memory import measure
+
+    result = measure(7071)
+    assert result["file_bytes"] < 1_000_000 and result["size"] == [1200, 1200]
+    assert result["peak_mib"] < 0.75 * result["deployed_mib"], result
+    assert result["centre"] == [192, 32, 32] and result["corner"] == [255, 255, 255]  # the patch, on white

@@ -311,3 +311,38 @@ def test_no_progress_after_the_end_and_sequences_grow(settings, removebg, photo_
     sequences = [e.sequence for e in after]
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
     assert len(results(pipeline, done.job_id)) == 1
+
+
+# 5 -------------------------------------------------------------------------------------------------
+def eight_garments() -> bytes:
+    """The repository's four garment photos, twice, tiled apart on white: eight garments in one photo."""
+    import io
+
+    from PIL import Image
+
+    from tests.conftest import PHOTOS
+
+    tiles = [Image.open(path).convert("RGB") for path in sorted(PHOTOS.glob("*.jpg"))] * 2
+    side, gap = 300, 60
+    canvas = Image.new("RGB", (4 * side + 5 * gap, 2 * side + 3 * gap), "white")
+    for index, tile in enumerate(tiles):
+        tile.thumbnail((side, side))
+        canvas.paste(tile, (gap + (index % 4) * (side + gap), gap + (index // 4) * (side + gap)))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def test_eight_garments_join_in_parallel_without_a_hot_object(settings, removebg):
+    """Item 5: state.json took one compare-and-swap per garment; GCS allows about one write a second
+    to one object, so parallel garments met 429s. The strict store refuses a second write within a
+    second, and counts every refusal."""
+    store = MemoryBlobStore()
+    pipeline = LocalPipeline(fast(settings, removebg, cache_enabled=False), store, workers=8)
+    try:
+        done = pipeline.process_bytes(eight_garments(), "eight.jpg", user_id="u5", cloth_id="c5")
+    finally:
+        pipeline.close()
+    assert done.success and len(done.all_segmented_items) == 8
+    assert store.rate_limited == []
+    assert len(results(pipeline, done.job_id)) == 1

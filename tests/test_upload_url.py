@@ -79,6 +79,21 @@ def test_signed_put_url_binds_type_and_size(client):
     assert query["X-Goog-Signature"][0]
 
 
+def test_the_users_picks_are_signed_headers_of_the_put(client):
+    """Item 18 of issue 11: the pick travels as the upload's metadata, bound into the signature."""
+    answer = signed_upload(client, "closet-uploads", parse_request({**GOOD, "category": "shoes",
+                                                                     "imageType": "full_body"}), 1000)
+    assert answer["headers"]["x-goog-meta-category"] == "SHOES"
+    assert answer["headers"]["x-goog-meta-image-type"] == "FULL_BODY"
+    signed = set(parse_qs(urlparse(answer["url"]).query)["X-Goog-SignedHeaders"][0].split(";"))
+    assert {"x-goog-meta-category", "x-goog-meta-image-type"} <= signed
+    without = signed_upload(client, "closet-uploads", parse_request(GOOD), 1000)
+    assert "x-goog-meta-category" not in without["headers"]
+    for bad in ({"category": "HAT"}, {"imageType": "PORTRAIT"}, {"category": 3}):
+        with pytest.raises(HttpError):
+            parse_request({**GOOD, **bad})
+
+
 def test_handle_http(monkeypatch, client):
     monkeypatch.setenv(common.SECRET_ENV, "s3cret")
     get_settings.cache_clear()

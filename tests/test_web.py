@@ -345,12 +345,12 @@ def test_resize_falls_back_to_the_original(resized, images):
     assert resized["heic"]["type"] in ("image/heic", "image/heif") and resized["heic"]["name"] == "shirt.heic"
 
 
-UPLOAD_JS = """async ({retries, fileName}) => {
+UPLOAD_JS = """async ({retries, fileName, category}) => {
   const file = new File([new Uint8Array(5000)], fileName, {type: 'image/jpeg'});
   const events = [];
   try {
     const result = await window.closetUpload.uploadPhoto(file, {
-      uploadUrlEndpoint: '/fake/upload_url', authToken: 'tok', userId: 'u1', clothId: 'c1',
+      uploadUrlEndpoint: '/fake/upload_url', authToken: 'tok', userId: 'u1', clothId: 'c1', category,
       retries, backoffMs: 20, onProgress: (p) => events.push(p.phase)});
     return {ok: true, result, events};
   } catch (error) {
@@ -416,6 +416,11 @@ def test_upload_sends_the_signed_headers_and_retries_a_bounded_number_of_times(b
 
         answer = page.evaluate(UPLOAD_JS, {"retries": 3, "fileName": "refused.jpg"})
         assert not answer["ok"] and answer["status"] == 400 and "bad file name" in answer["message"]
+
+        # The user's pick goes to upload_url, which signs it into the URL as x-goog-meta-category.
+        seen["url"].clear()
+        answer = page.evaluate(UPLOAD_JS, {"retries": 0, "fileName": "shoes.jpg", "category": "SHOES"})
+        assert answer["ok"] and seen["url"][0]["body"]["category"] == "SHOES"
     finally:
         page.close()
 

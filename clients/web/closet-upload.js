@@ -149,6 +149,8 @@ export async function resizeForUpload(file, { maxSide = DEFAULT_MAX_SIDE, qualit
  * @param {string} options.userId             Letters, digits, '-' and '_'.
  * @param {string} options.clothId            Letters, digits, '-' and '_'.
  * @param {string} [options.fileName]         Defaults to the file's name.
+ * @param {string} [options.category]         The user's pick: TOP, BOTTOM, SHOES or ACC (signed into the URL
+ *                                            as x-goog-meta-category; the pipeline's result then carries it).
  * @param {(p: UploadProgress) => void} [options.onProgress]
  * @param {number} [options.retries=3]        Retries after the first attempt.
  * @param {number} [options.backoffMs=500]    First backoff; doubles each retry (capped at 8 s).
@@ -157,7 +159,7 @@ export async function resizeForUpload(file, { maxSide = DEFAULT_MAX_SIDE, qualit
  * @returns {Promise<UploadResult>}
  */
 export async function uploadPhoto(file, {
-  uploadUrlEndpoint, authToken, userId, clothId, fileName, onProgress = () => {}, retries = 3,
+  uploadUrlEndpoint, authToken, userId, clothId, fileName, category, onProgress = () => {}, retries = 3,
   backoffMs = 500, timeoutMs = 120000, signal,
 } = {}) {
   if (!uploadUrlEndpoint) throw new TypeError("uploadPhoto: uploadUrlEndpoint is required");
@@ -172,7 +174,8 @@ export async function uploadPhoto(file, {
     try {
       if (!signed || Date.parse(signed.expiresAt) - Date.now() < 30000) {
         onProgress({ phase: "url", loaded: 0, total, percent: 0, attempt });
-        signed = await requestUploadUrl(uploadUrlEndpoint, authToken, { userId, clothId, fileName: name, contentType }, signal);
+        const request = { userId, clothId, fileName: name, contentType, ...(category ? { category } : {}) };
+        signed = await requestUploadUrl(uploadUrlEndpoint, authToken, request, signal);
       }
       await putWithProgress(signed, blob, { signal, timeoutMs, onProgress: (loaded) =>
         onProgress({ phase: "upload", loaded, total, percent: total ? Math.min(100, Math.round(100 * loaded / total)) : 100, attempt }) });

@@ -459,11 +459,12 @@ class LocalTopology:
 
     # -- helpers for tests and the CLI ---------------------------------------------------------
     def upload_job(self, data: bytes | str | Path, user_id: str, cloth_id: str, file_name: str,
-                   content_type: str | None = None, key: str | None = None) -> UploadedJob:
+                   content_type: str | None = None, key: str | None = None,
+                   metadata: dict[str, str] | None = None) -> UploadedJob:
         if isinstance(data, (str, Path)):
             data = Path(data).read_bytes()
         key = key or upload_key(user_id, cloth_id, file_name)
-        return _upload(self.storage_client(), self.buckets["uploads"], key, data, content_type)
+        return _upload(self.storage_client(), self.buckets["uploads"], key, data, content_type, metadata)
 
     def upload(self, data: bytes | str | Path, user_id: str, cloth_id: str, file_name: str,
                content_type: str | None = None) -> str:
@@ -576,11 +577,14 @@ def _storage_client(project: str, endpoint: str):
     return storage_client(project, emulator=endpoint)
 
 
-def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None) -> UploadedJob:
+def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None,
+            metadata: dict[str, str] | None = None) -> UploadedJob:
+    """As the app's PUT does; `metadata` are the user's picks (x-goog-meta-category, -image-type)."""
     import mimetypes
 
     content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
     blob = client.bucket(bucket).blob(key)
+    blob.metadata = metadata or None
     blob.upload_from_string(data, content_type=content_type)
     return UploadedJob(key, int(blob.generation), job_id_for(key, blob.generation))
 
@@ -671,7 +675,7 @@ def run_dev(env: dict[str, str] | None = None) -> int:
 
 def run_upload(photo: Path, user_id: str, cloth_id: str, *, file_name: str | None = None, gcs: str | None = None,
                pubsub: str | None = None, project: str | None = None, uploads_bucket: str | None = None,
-               timeout: float = 300.0) -> int:
+               timeout: float = 300.0, category: str | None = None, image_type: str | None = None) -> int:
     """`closet-pipeline upload`: upload to the running emulated bucket, follow the job, print its result."""
     import uuid
 
@@ -716,7 +720,8 @@ def run_upload(photo: Path, user_id: str, cloth_id: str, *, file_name: str | Non
             subscriber.create_subscription(request={"name": path, "topic": f"projects/{project}/topics/{topics[kind]}",
                                                     "ack_deadline_seconds": 30})
             subs[kind] = path
-        job = _upload(_storage_client(project, gcs), uploads_bucket, key, data, None)
+        picks = {name: value for name, value in (("category", category), ("image-type", image_type)) if value}
+        job = _upload(_storage_client(project, gcs), uploads_bucket, key, data, None, picks)
         print(f"uploaded gs://{uploads_bucket}/{key} (generation {job.generation}); job {job.job_id}", file=sys.stderr)
         deadline = time.monotonic() + timeout
         result = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from shared.errors import (
     CorruptImage,
@@ -108,7 +108,17 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         image.seek(0)  # animated GIF/WebP: the first frame
         image.load()
         icc = image.info.get("icc_profile")
-        image = ImageOps.exif_transpose(image)
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        if max(image.size) >= 2 * max_side:
+            # A big PNG/WebP/HEIC is decoded whole (only JPEG has draft mode): shrink it at once by an
+            # integer box filter, before any full-size copy (flattening, rotating) is made.
+            factor = max(image.size) // max_side
+            try:
+                image = _reduce(image, factor)
+            except ValueError:  # a mode reduce() does not take (palette, 16-bit grey): convert first
+                image = _reduce(_to_rgb(image), factor)
+        if orientation in _TRANSPOSE:
+            image = image.transpose(_TRANSPOSE[orientation])
         if "A" in image.getbands() and image.getchannel("A").getextrema()[1] == 0:
             raise NoGarmentFound("The image is fully transparent: there is nothing in it.")
         image = _to_rgb(image)
@@ -124,6 +134,23 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         raise NoGarmentFound("The photo is a single flat colour: no garment is in view.")
     image.info.clear()  # nothing of the original's metadata travels on
     return NormalisedImage(image, source_format, (width, height))
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Integer box reduction, a strip at a time: Image.reduce on a whole RGBA image first makes a
+    full-size copy (200 MB more at 50 MP), which ingest's 512 MiB cannot afford."""
+    width, height = image.size
+    out = Image.new(image.mode, (-(-width // factor), -(-height // factor)))
+    step = factor * 64
+    for top in range(0, height, step):
+        out.paste(image.crop((0, top, width, min(height, top + step))).reduce(factor), (0, top // factor))
+    return out
+
+
+# EXIF orientation -> the transpose that makes the photo upright (what ImageOps.exif_transpose does).
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -106,6 +106,7 @@ async function process(file) {
     started = performance.now();
     demo.upload = await uploadPhoto(small.file, {
       uploadUrlEndpoint: config.uploadUrlEndpoint, authToken: config.authToken, userId: config.userId, clothId,
+      category: document.getElementById("category").value || undefined,
       onProgress: (p) => {
         $("#upload-bar").value = p.percent;
         setStage("upload", "active", `${p.percent} %`, p.phase === "retry"
