@@ -11,8 +11,8 @@ endpoint (shared/http/status.py, functions/status) and the dev web server (close
   of each finished page is saved under the test's tmp dir and, when CLOSET_SCREENSHOT_DIR is set, there.
 
 Chromium: /usr/bin/chromium (Debian's package) or CLOSET_CHROMIUM; driven by Python's playwright
-with executable_path, so no browser download is needed. Without Chromium (or Java, for the topology)
-these tests skip on a developer machine and fail on CI.
+with executable_path, so no browser download is needed (`make test` installs Debian's chromium when
+missing). Without Chromium (or Java, for the topology) these tests fail with a one-line reason.
 """
 
 from __future__ import annotations
