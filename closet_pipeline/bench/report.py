@@ -246,6 +246,7 @@ def markdown(results: dict, targets: list[Target], chart_name: str | None) -> st
     for size, entry in results["sizes"].items():
         lines += _size_section(results, size, entry)
     lines += _ingest_section(results["sizes"][main], main)
+    lines += _ingest_memory_section(results.get("ingest_memory"))
     lines += _encoding_section(results["sizes"][main], main)
     lines += _topology_sections(results.get("topology"), main)
     lines += _expand_section(results.get("expand"), results.get("expand_set"))
@@ -336,6 +337,17 @@ def _ingest_section(entry: dict, size: int) -> list[str]:
             f"| ours: shared.media.image_io.normalise (draft decode, limits, orientation, sRGB) + the working PNG the cloud "
             f"stage writes | {fmt_ms(ingest['ours_p50'])} | {fmt_ms(ingest['ours_p95'])} |",
             "", f"Ours takes {ingest['ours_p50'] / ingest['plain_p50']:.2f} x the plain way's time."]
+
+
+def _ingest_memory_section(memory: dict | None) -> list[str]:
+    if not memory or "error" in memory:
+        return []
+    return ["", "## Ingest's memory on the worst allowed input", "",
+            f"A {memory['side']}x{memory['side']} 16-bit RGBA PNG of {memory['file_bytes']:,} bytes (under every byte "
+            f"and pixel limit): peak RSS **{memory['peak_mib']:.0f} MiB** of the {memory['deployed_mib']} MiB ingest is "
+            "deployed with, in a fresh process (`python -m closet_pipeline.bench.ingest_memory`). Large non-JPEG "
+            "images are shrunk in strips before any full-size copy is made; other functions' peaks are in the "
+            "topology section."]
 
 
 def _encoding_section(entry: dict, size: int) -> list[str]:

@@ -152,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     for size, photos in photos_by_size.items():
         results["sizes"][size] = measure_in_process([p.path for p in photos], args)
 
+    from closet_pipeline.bench.ingest_memory import measure as ingest_memory
+
+    log("ingest memory: the worst allowed PNG (fresh process)")
+    results["ingest_memory"] = _guarded("ingest memory", ingest_memory)
+
     results["topology"] = None
     if args.topology:
         from closet_pipeline.bench.topology import measure_topology
