@@ -49,7 +49,10 @@ def all_stages() -> dict:
 
 
 class LocalPipeline:
-    def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4, keep_work: bool = False) -> None:
+    def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4, keep_work: bool = False,
+                 webhook: Callable[[bytes], object] | None = None) -> None:
+        """`webhook` (e.g. `WebhookSender(...).send`) is called with each result document, from its
+        own subscription on the results topic, as the webhook function is in the cloud."""
         self.keep_work = keep_work  # keep intermediates and outcome records after a job (tests)
         self.store = store if isinstance(store, BlobStore) else LocalFolderBlobStore(store)
         self.images = MemoryWorkImages()
@@ -64,6 +67,8 @@ class LocalPipeline:
             self.bus.subscribe(self.topology.stage(name).topic, self._handler(name))
         self.bus.subscribe(self.topology.dead_letter_topic, lambda data, attrs, _: self.dispatcher.handle_dead_letter(data, attrs))
         self.bus.subscribe(self.topology.results_topic, self._collect)
+        if webhook is not None:
+            self.bus.subscribe(self.topology.results_topic, lambda data, attrs, _: webhook(data))
         self.bus.subscribe(self.topology.progress_topic, self._progress)
 
     def _handler(self, name: str):

@@ -58,3 +58,10 @@ def load() -> Topology:
                    for s in raw["stages"])
     topics = raw["topics"]
     return Topology(stages, prefix + topics["progress"], prefix + topics["results"], prefix + topics["deadLetter"])
+
+
+def function_timeout_s(name: str) -> int:
+    """A function's timeout as deployed (`timeoutSeconds`), for the deadlines of what it does."""
+    raw = json.loads(TOPOLOGY_FILE.read_text())
+    specs = [*raw["stages"], raw["failureHandler"], *raw.get("httpFunctions", []), *raw.get("subscribers", [])]
+    return int(next(spec["timeoutSeconds"] for spec in specs if spec["name"] == name))

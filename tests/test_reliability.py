@@ -182,10 +182,10 @@ def test_no_provider_left_retries_then_fails_and_reports_once(settings, photo_by
     """Only remove.bg, failing every time: each delivery tries it, then the dead-letter handler ends
     the job RETRIES_EXHAUSTED, published once and handed to the notifier once."""
     removebg.fail_next(*([503] * 20))
-    pipeline = LocalPipeline(fast_settings(settings, removebg), MemoryBlobStore())
-    pipeline.bus.max_attempts = 5
     notified: list[ResultDocument] = []
-    pipeline.dispatcher.on_result = notified.append  # the webhook's place
+    pipeline = LocalPipeline(fast_settings(settings, removebg), MemoryBlobStore(),  # the webhook's place
+                             webhook=lambda body: notified.append(ResultDocument.model_validate_json(body)))
+    pipeline.bus.max_attempts = 5
     try:
         document = pipeline.process_bytes(photo_bytes(PANTS), "p.jpg", cloth_id="nobody")
     finally:

@@ -42,7 +42,7 @@ from shared.layout import job_id_for, parse_upload_key, upload_key
 from shared.messages import Job, JobRequest
 from shared.runtime.events import job_request_from_notification
 from shared.runtime.logs import CloudLoggingFormatter
-from shared.runtime.webhook import HEADER, WebhookNotifier, verify
+from shared.runtime.webhook import HEADER, WebhookSender, verify
 from tests.conftest import configure
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.http import FakeHttpServer, Reply
@@ -59,7 +59,7 @@ def test_webhook_as_received_verifies_and_forgeries_do_not():
         receiver.enqueue(Reply(204))
         document = ResultDocument(job_id="j1", cloth_id="c1", user_id="u1", success=False, error_code="EMPTY_FILE",
                                   error_message="The uploaded file is empty.")
-        assert WebhookNotifier(receiver.url + "/hook", secret).send(document)
+        assert WebhookSender(receiver.url + "/hook", secret).send(document.to_json())
     (request,) = receiver.requests
     body, header = request.body, request.headers[HEADER.lower()]
     assert re.fullmatch(r"t=\d{10},v1=[0-9a-f]{64}", header)
@@ -258,8 +258,7 @@ def test_urls_in_upload_metadata_or_messages_are_never_contacted(settings, photo
         configured = configure(settings, **{"background_providers": ("removebg",), "removebg_api_key": "rb-key",
                                             "removebg_url": removebg.url, "expand_policy": "never",
                                             "cache_enabled": False})
-        pipeline = LocalPipeline(configured, MemoryBlobStore())
-        pipeline.dispatcher.on_result = WebhookNotifier(webhook.url + "/hook", "wh").send
+        pipeline = LocalPipeline(configured, MemoryBlobStore(), webhook=WebhookSender(webhook.url + "/hook", "wh").send)
         try:
             # 1. An upload whose metadata names URLs (x-goog-meta-* set by whoever uploads).
             key = upload_key("u1", "c1", "shirt.jpg")
@@ -324,8 +323,7 @@ def test_secrets_never_appear_in_logs_messages_objects_or_results(monkeypatch, c
             settings = get_settings()
             removebg.fail_next(503)  # a provider failure, logged and retried
             gemini.fail_next("server_error", "server_error")  # generation fails: logged, crop kept
-            pipeline = LocalPipeline(settings, MemoryBlobStore())
-            pipeline.dispatcher.on_result = WebhookNotifier.from_settings(settings).send
+            pipeline = LocalPipeline(settings, MemoryBlobStore(), webhook=WebhookSender.from_settings(settings).send)
             try:
                 good = pipeline.process_bytes(photo_bytes(TSHIRT), "shirt.jpg", user_id="u1", cloth_id="c1")
                 bad = pipeline.process_bytes(b"not an image at all", "x.jpg", user_id="u1", cloth_id="c2")

@@ -9,6 +9,14 @@ failure handler, and the progress and results topics get pull subscriptions that
         job = topo.upload_job(Path("shirt.jpg"), "1", "42", "shirt.jpg")
         document = topo.wait_for_result(job.job_id, timeout=60)
 
+Strict by default (strict=False, or CLOSET_DEV_STRICT=0, gives the forgiving emulators alone): the
+functions reach fake-gcs-server only through the strict GCS front (closet_pipeline/dev/strict_gcs.py:
+per-function access as topology.json declares, about one write per second per object, signed URLs
+that expire and are verified), Pub/Sub pushes through the push front (strict_push.py: adds
+`deliveryAttempt` as Pub/Sub does), each function may publish only to the topics it declares, each
+runs under its topology.json timeout, and a function process that dies is started again (as Cloud
+Run starts a new instance); what is in flight is redelivered.
+
 Every process binds 127.0.0.1 on a free port, runs in its own process group and is stopped by its
 process id (SIGTERM, then SIGKILL). Used by `closet-pipeline dev`, `closet-pipeline upload` and
 tests/test_topology.py.
@@ -130,8 +138,17 @@ class Watch:
 class LocalTopology:
     def __init__(self, env: dict[str, str] | None = None, *, workdir: Path | None = None, watch: bool = True,
                  write_state: bool = False, topology_file: Path = TOPOLOGY_JSON, ready_timeout_s: float = 60.0,
-                 retry_backoff_s: tuple[int, int] = (1, 10)) -> None:
+                 retry_backoff_s: tuple[int, int] = (1, 10), strict: bool | None = None,
+                 supervise: bool = True) -> None:
         self.raw = json.loads(topology_file.read_text())
+        self.strict = (os.environ.get("CLOSET_DEV_STRICT", "1") != "0") if strict is None else strict
+        self.supervise = supervise
+        self.function_ports: dict[str, int] = {}
+        self.front_ports: dict[str, int] = {}  # strict GCS front: admin, public and one per function
+        self.push_port = 0
+        self.restarts: list[tuple[str, int | None]] = []  # (function, exit code) per restart
+        self._procs_lock = threading.RLock()
+        self._supervisor: threading.Thread | None = None
         self.env = {**DEFAULTS, **{k: v for k, v in os.environ.items() if k.startswith("CLOSET_")}, **(env or {})}
         self.project = self.env["CLOSET_PROJECT_ID"]
         self.buckets = {area: self.env[setting] for area, setting in AREA_SETTINGS.items()}
@@ -172,7 +189,23 @@ class LocalTopology:
         return self.raw["topics"]["deadLetter"]
 
     def all_topics(self) -> list[str]:
-        return [s["topic"] for s in self.stages] + [self.progress_topic, self.results_topic, self.dead_letter_topic]
+        return [s["topic"] for s in self.stages] + list(self.raw["topics"].values())
+
+    @property
+    def subscribers(self) -> list[dict]:
+        """Functions pushed from a subscription of their own on a shared topic (the webhook)."""
+        return self.raw.get("subscribers", [])
+
+    def function_specs(self) -> list[dict]:
+        return [*self.stages, self.raw["failureHandler"], *self.raw.get("httpFunctions", []), *self.subscribers]
+
+    def spec(self, name: str) -> dict:
+        return next(spec for spec in self.function_specs() if spec["name"] == name)
+
+    def topic_named(self, entry: str) -> str:
+        """A `publishes`/`topic` entry: a stage's name (its topic) or a key of topology.json's topics."""
+        stage = next((s for s in self.stages if s["name"] == entry), None)
+        return stage["topic"] if stage else self.raw["topics"][entry]
 
     def topic_of(self, stage: str) -> str:
         return next(s["topic"] for s in self.stages if s["name"] == stage)
@@ -182,8 +215,19 @@ class LocalTopology:
         return f"127.0.0.1:{self.pubsub_port}"
 
     @property
-    def gcs_url(self) -> str:
+    def gcs_upstream_url(self) -> str:
+        """fake-gcs-server itself (no checks)."""
         return f"http://127.0.0.1:{self.gcs_port}"
+
+    @property
+    def gcs_url(self) -> str:
+        """Storage as the project owner sees it (the test harness, `closet-pipeline upload`)."""
+        return f"http://127.0.0.1:{self.front_ports['admin']}" if self.strict else self.gcs_upstream_url
+
+    @property
+    def public_gcs_url(self) -> str:
+        """Where signed URLs point: the strict front's port that serves signed URLs only."""
+        return f"http://127.0.0.1:{self.front_ports['public']}" if self.strict else self.gcs_upstream_url
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> "LocalTopology":
@@ -206,6 +250,10 @@ class LocalTopology:
             for topic in self.all_topics():
                 self._publisher.create_topic(name=self._topic_path(topic))
             self._start_gcs()
+            self.function_ports = {name: free_port() for name, _ in self._function_names()}
+            self._write_keys()
+            if self.strict:
+                self._start_front()
             self._create_buckets()
             self._start_functions()
             self._create_subscriptions()
@@ -213,6 +261,13 @@ class LocalTopology:
                 self.watches["progress"] = self._watch(self.progress_topic, "dev-watch-progress", _progress_doc)
                 self.watches["results"] = self._watch(self.results_topic, "dev-watch-results", _result_doc)
                 self.watches["dead_letter"] = self._watch(self.dead_letter_topic, "dev-watch-dead-letter", _raw)
+                for subscriber in self.subscribers:
+                    topic = self.topic_named(subscriber["deadLetterTopic"])
+                    self.watches[f"{subscriber['name']}_dead_letter"] = self._watch(
+                        topic, f"dev-watch-{topic}", _raw)
+            if self.supervise:
+                self._supervisor = threading.Thread(target=self._supervise, name="closet-dev-supervisor", daemon=True)
+                self._supervisor.start()
             if self.write_state:
                 self._write_state()
         except BaseException:
@@ -227,7 +282,8 @@ class LocalTopology:
                                  cwd=str(cwd or REPO_ROOT), start_new_session=True)
         out.close()
         proc = Proc(name, popen, log_path)
-        self.procs.append(proc)
+        with self._procs_lock:
+            self.procs.append(proc)
         return proc
 
     def _wait_ready(self, proc: Proc, check: Callable[[], bool]) -> None:
@@ -251,11 +307,60 @@ class LocalTopology:
         self.gcs_port = free_port()
         env = {**os.environ, "PUBSUB_EMULATOR_HOST": self.pubsub_host}
         argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.gcs_port),
-                "-backend", "memory", "-external-url", self.gcs_url, "-public-host", f"127.0.0.1:{self.gcs_port}",
+                "-backend", "memory", "-external-url", self.gcs_upstream_url,
+                "-public-host", f"127.0.0.1:{self.gcs_port}",
                 "-event.pubsub-project-id", self.project, "-event.pubsub-topic", self.ingest_topic,
                 "-event.object-prefix", self.raw.get("uploadPrefix", "uploads/"), "-event.list", "finalize"]
         proc = self._spawn("fake-gcs-server", argv, env)
-        self._wait_ready(proc, lambda: _http_ok(f"{self.gcs_url}/storage/v1/b"))
+        self._wait_ready(proc, lambda: _http_ok(f"{self.gcs_upstream_url}/storage/v1/b"))
+
+    def _write_keys(self) -> None:
+        """A service-account key file per function: it signs that function's URLs, and the strict
+        front knows its public key and whose rights its URLs carry."""
+        from closet_pipeline.dev.keys import generate_service_account_info
+
+        keys = self.workdir / "keys"
+        keys.mkdir(exist_ok=True)
+        self.key_files: dict[str, Path] = {}
+        self.signer_emails: dict[str, str] = {}
+        for name in self.function_ports:
+            email = f"{name.replace('_', '-')}@{self.project}.iam.gserviceaccount.com"
+            path = keys / f"{name}.json"
+            path.write_text(json.dumps(generate_service_account_info(self.project, email)))
+            path.chmod(0o600)
+            self.key_files[name], self.signer_emails[name] = path, email
+
+    def _start_front(self) -> None:
+        """The strict GCS front and the push front, one process (closet_pipeline/dev/strict_gcs.py)."""
+        self.front_ports = {name: free_port() for name in ("admin", "public", *self.function_ports)}
+        self.push_port = free_port()
+        config = {
+            "upstream": self.gcs_upstream_url,
+            "listeners": self.front_ports,
+            "rights": {spec["name"]: {"read": [self.buckets[a] for a in spec.get("reads", [])],
+                                      "write": [self.buckets[a] for a in spec.get("writes", [])]}
+                       for spec in self.function_specs()},
+            "signers": {self.signer_emails[name]: {"principal": name, "keyFile": str(self.key_files[name])}
+                        for name in self.function_ports},
+            "rate": {"perSecond": float(self.env.get("CLOSET_DEV_WRITES_PER_S", "1")),
+                     "burst": float(self.env.get("CLOSET_DEV_WRITE_BURST", "2"))},
+            "push": {"port": self.push_port, "deadLetterSubscriptions": self._dead_letter_subscriptions(),
+                     "functions": {name: f"http://127.0.0.1:{port}" for name, port in self.function_ports.items()},
+                     "timeouts": {spec["name"]: spec.get("timeoutSeconds", 60) for spec in self.function_specs()}},
+        }
+        path = self.workdir / "strict-front.json"
+        path.write_text(json.dumps(config, indent=2))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+               "PYTHONUNBUFFERED": "1"}
+        proc = self._spawn("strict-front", [sys.executable, "-m", "closet_pipeline.dev.strict_gcs", str(path)], env)
+        self._wait_ready(proc, lambda: _http_ok(f"{self.gcs_url}/storage/v1/b")
+                         and _http_ok(f"http://127.0.0.1:{self.push_port}/"))
+
+    def _dead_letter_subscriptions(self) -> list[str]:
+        """The push subscriptions with a dead-letter policy (Pub/Sub adds deliveryAttempt to those)."""
+        names = [f"{stage['topic']}-push" for stage in self.stages]
+        names += [f"{self.topic_named(s['topic'])}-{s['name']}-push" for s in self.subscribers]
+        return [self._subscription_path(name) for name in names]
 
     def _create_buckets(self) -> None:
         client = self.storage_client()
@@ -277,7 +382,8 @@ class LocalTopology:
         names = [(s["name"], "cloudevent") for s in self.stages]
         names.append((self.raw["failureHandler"]["name"], "cloudevent"))
         names += [(f["name"], "http") for f in self.raw.get("httpFunctions", [])]
-        return names
+        names += [(f["name"], "cloudevent") for f in self.subscribers]
+        return [(name, kind) for name, kind in names if (REPO_ROOT / "functions" / name / "main.py").exists()]
 
     def _function_argv(self, name: str, port: int) -> list[str]:
         ff = Path(sys.executable).with_name("functions-framework")
@@ -287,25 +393,34 @@ class LocalTopology:
                           str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
 
     def _function_env(self, name: str) -> dict[str, str]:
+        from shared.adapters.blobstore.gcs import PUBLIC_ENDPOINT_ENV
+        from shared.adapters.bus.pubsub import ALLOWED_TOPICS_ENV
+
         env = self.function_env()
+        spec = self.spec(name)
         if name in ("upload_url", "status"):  # status checks the same bearer secret
             env.update(self._upload_url_env())
+        # Each function signs URLs with its own generated key (in the cloud: IAM signBlob as itself).
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.key_files[name])
+        env[PUBLIC_ENDPOINT_ENV] = self.public_gcs_url
         # One request at a time where production allows one (max_instance_request_concurrency);
         # functions-framework would otherwise serve 4 x cores requests at once per process. A caller
         # may pass THREADS to stand for several instances side by side.
-        specs = [*self.stages, self.raw["failureHandler"], *self.raw.get("httpFunctions", [])]
-        concurrency = next(spec.get("concurrency", 1) for spec in specs if spec["name"] == name)
-        env["THREADS"] = self.env.get("THREADS", str(concurrency))
+        env["THREADS"] = self.env.get("THREADS", str(spec.get("concurrency", 1)))
+        if self.strict:
+            env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.front_ports[name]}"
+            env[ALLOWED_TOPICS_ENV] = ",".join(self.topic_named(entry) for entry in spec.get("publishes", []))
+            # functions-framework's own timeout: gunicorn kills a sync worker past it (one thread); with
+            # several threads the request's thread gets RequestTimeoutException. Either way the push
+            # fails and Pub/Sub redelivers, as when Cloud Run cuts a request off at its timeout.
+            env["CLOUD_RUN_TIMEOUT_SECONDS"] = str(int(spec.get("timeoutSeconds", 60)))
+            env["THREADED_TIMEOUT_ENABLED"] = "true"
         return env
 
     def _start_functions(self) -> None:
         started = []
         for name, _ in self._function_names():
-            source = REPO_ROOT / "functions" / name / "main.py"
-            if not source.exists():
-                log.warning("no %s; function %s not started", source, name)
-                continue
-            port = free_port()
+            port = self.function_ports[name]
             proc = self._spawn(f"function-{name}", self._function_argv(name, port), self._function_env(name))
             self.functions[name] = f"http://127.0.0.1:{port}"
             started.append((proc, port))
@@ -313,16 +428,7 @@ class LocalTopology:
             self._wait_ready(proc, lambda p=port: _http_ok(f"http://127.0.0.1:{p}/"))
 
     def _upload_url_env(self) -> dict[str, str]:
-        """The upload_url function signs URLs with a generated service-account key (the emulator
-        does not check signatures; in the cloud it signs through IAM)."""
-        from closet_pipeline.dev.keys import generate_service_account_info
-
-        key_file = self.workdir / "upload-signer.json"
-        if not key_file.exists():
-            key_file.write_text(json.dumps(generate_service_account_info(self.project)))
-            key_file.chmod(0o600)
-        env = {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}
-        env.setdefault("CLOSET_UPLOAD_URL_SECRET", self.env.get("CLOSET_UPLOAD_URL_SECRET", "dev-upload-secret"))
+        env = {"CLOSET_UPLOAD_URL_SECRET": self.env.get("CLOSET_UPLOAD_URL_SECRET", "dev-upload-secret")}
         self.upload_url_secret = env["CLOSET_UPLOAD_URL_SECRET"]
         return env
 
@@ -354,10 +460,29 @@ class LocalTopology:
                 "ack_deadline_seconds": min(600, max(10, int(handler.get("timeoutSeconds", 60)))),
                 "retry_policy": retry,
             })
+        # The webhook: its own subscription on the results topic, its own dead-letter topic. Locally the
+        # retry backoff is `retry_backoff_s` (seconds, so tests finish), not topology.json's minutes.
+        for subscriber in self.subscribers:
+            if subscriber["name"] not in self.functions:
+                continue
+            topic = self.topic_named(subscriber["topic"])
+            self._subscriber.create_subscription(request={
+                "name": self._subscription_path(f"{topic}-{subscriber['name']}-push"),
+                "topic": self._topic_path(topic),
+                "push_config": {"push_endpoint": self._push_endpoint(subscriber["name"], topic)},
+                "ack_deadline_seconds": min(600, max(10, int(subscriber.get("timeoutSeconds", 60)))),
+                "dead_letter_policy": types.DeadLetterPolicy(
+                    dead_letter_topic=self._topic_path(self.topic_named(subscriber["deadLetterTopic"])),
+                    max_delivery_attempts=int(subscriber.get("maxDeliveryAttempts", 5))),
+                "retry_policy": retry,
+            })
 
     def _push_endpoint(self, function: str, topic: str) -> str:
         # functions-framework reads the topic into the CloudEvent's source from this path.
-        return f"{self.functions[function]}/projects/{self.project}/topics/{topic}"
+        path = f"projects/{self.project}/topics/{topic}"
+        if self.strict:  # through the push front, which adds deliveryAttempt
+            return f"http://127.0.0.1:{self.push_port}/{function}/{path}"
+        return f"{self.functions[function]}/{path}"
 
     def _write_state(self) -> None:
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -365,7 +490,9 @@ class LocalTopology:
 
     def describe(self) -> dict:
         return {
-            "project": self.project, "gcs": self.gcs_url, "pubsub": self.pubsub_host, "buckets": self.buckets,
+            "project": self.project, "gcs": self.gcs_url, "gcsPublic": self.public_gcs_url,
+            "gcsUpstream": self.gcs_upstream_url, "strict": self.strict, "pubsub": self.pubsub_host,
+            "buckets": self.buckets,
             "topics": {"ingest": self.ingest_topic, "progress": self.progress_topic, "results": self.results_topic,
                        "deadLetter": self.dead_letter_topic},
             "functions": self.functions, "logs": str(self.log_dir), "pid": os.getpid(),
@@ -375,6 +502,8 @@ class LocalTopology:
         if self._stopped:
             return
         self._stopped = True
+        if self._supervisor is not None:
+            self._supervisor.join(5)
         for watch in self.watches.values():
             try:
                 watch.future.cancel()
@@ -529,7 +658,8 @@ class LocalTopology:
 
     def kill_function(self, name: str) -> None:
         """SIGKILL a function's process group (gunicorn's master and its worker), as a crashed
-        instance: requests in flight get their connection cut, new ones are refused."""
+        instance: requests in flight get their connection cut, new ones are refused until the
+        supervisor (or restart_function) starts it again."""
         proc = self._function_proc(name)
         try:
             os.killpg(proc.popen.pid, signal.SIGKILL)
@@ -537,27 +667,62 @@ class LocalTopology:
             pass
         proc.popen.wait(10)
 
-    def restart_function(self, name: str) -> None:
-        """Start a killed function again on the same port, with the same environment and the same
-        log file (appended to), and wait until it answers."""
-        old = self._function_proc(name)
-        if old.alive():
-            raise TopologyError(f"function {name} is still running; kill_function first")
-        port = int(self.functions[name].rsplit(":", 1)[1])
+    def restart_function(self, name: str, timeout: float | None = None) -> None:
+        """Wait until a killed function runs again: started by the supervisor, or here when the
+        topology was made with supervise=False."""
+        deadline = time.monotonic() + (timeout or self.ready_timeout_s)
+        port = self.function_ports[name]
+        while time.monotonic() < deadline:
+            proc = self._function_proc(name)
+            if proc.alive() and _http_ok(f"http://127.0.0.1:{port}/"):
+                return
+            if not proc.alive() and not self.supervise:
+                self._respawn(name, proc)
+            time.sleep(0.2)
+        raise TopologyError(f"function {name} did not come back within its timeout:\n{self._function_proc(name).tail()}")
+
+    def _respawn(self, name: str, old: Proc) -> Proc:
+        """Start a dead function again on the same port, environment and (appended) log file. The
+        port may still be held for a moment by the killed process's sockets: try again then."""
+        port = self.function_ports[name]
         argv, env = self._function_argv(name, port), self._function_env(name)
-        self.procs.remove(old)
-        proc = self._spawn(f"function-{name}", argv, env)
+        with self._procs_lock:
+            if old in self.procs:
+                self.procs.remove(old)
         deadline = time.monotonic() + self.ready_timeout_s
-        while True:  # the port may still be held for a moment by the killed process's sockets
+        while True:
+            proc = self._spawn(f"function-{name}", argv, env)
+            if self._stopped:  # stop() began meanwhile: do not leave this one behind
+                _terminate_all([proc.popen])
+                raise TopologyError("topology stopped")
             try:
                 self._wait_ready(proc, lambda: _http_ok(f"http://127.0.0.1:{port}/"))
-                return
+                return proc
             except TopologyError:
-                if proc.alive() or time.monotonic() > deadline:
+                if proc.alive() or time.monotonic() > deadline or self._stopped:
                     raise
-                self.procs.remove(proc)
+                with self._procs_lock:
+                    self.procs.remove(proc)
                 time.sleep(0.2)
-                proc = self._spawn(f"function-{name}", argv, env)
+
+    def _supervise(self) -> None:
+        """Start again any function process that died, as Cloud Run starts a new instance. Pub/Sub
+        redelivers what it had in flight (its push failed)."""
+        while not self._stopped:
+            with self._procs_lock:
+                dead = [p for p in self.procs if p.name.startswith("function-") and not p.alive()]
+            for proc in dead:
+                if self._stopped:
+                    return
+                name = proc.name.removeprefix("function-")
+                code = proc.popen.returncode
+                print(f"closet-dev: function {name} exited ({code}); starting it again", file=sys.stderr, flush=True)
+                try:
+                    self._respawn(name, proc)
+                    self.restarts.append((name, code))
+                except TopologyError as exc:
+                    log.error("function %s could not be restarted: %s", name, exc)
+            time.sleep(0.5)
 
     # -- the demo web page (closet_pipeline/dev/web.py) -----------------------------------------------------
     def start_web(self, port: int = 0):
@@ -565,7 +730,7 @@ class LocalTopology:
         emulated bucket, on a daemon thread of this process; `self.web.stop()` stops it."""
         from closet_pipeline.dev.web import DevWeb
 
-        self.web = DevWeb(self.functions, self.gcs_url, auth_token=getattr(self, "upload_url_secret", None),
+        self.web = DevWeb(self.functions, self.public_gcs_url, auth_token=getattr(self, "upload_url_secret", None),
                           port=port).start()
         return self.web
 
@@ -655,8 +820,8 @@ def run_dev(env: dict[str, str] | None = None) -> int:
         print(f"\nupload a photo:    {_command()} upload PHOTO --user 1 --cloth 42\n"
               "stop:              Ctrl-C", flush=True)
         while not stop.is_set():
-            for proc in topo.procs:
-                if not proc.alive():
+            for proc in list(topo.procs):  # a function that dies is started again by the supervisor
+                if not proc.alive() and not proc.name.startswith("function-"):
                     print(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}", file=sys.stderr)
                     return 1
             stop.wait(1.0)

@@ -24,15 +24,25 @@ class PushedMessage:
         return bool(self.attributes.get(WARMUP_ATTRIBUTE))
 
 
-def from_cloud_event_data(data: dict) -> PushedMessage:
-    """The Pub/Sub message inside a CloudEvent's data (functions-framework wraps a push this way)."""
+def from_cloud_event_data(data: dict, envelope: dict | None = None) -> PushedMessage:
+    """The Pub/Sub message inside a CloudEvent's data (functions-framework wraps a push this way).
+    functions-framework drops the push body's top-level `deliveryAttempt` (Pub/Sub sends it when the
+    subscription has a dead-letter policy), so it is read from `envelope`, the raw push body."""
     message = data.get("message", {})
     payload = message.get("data") or ""
     return PushedMessage(
         data=base64.b64decode(payload) if payload else b"",
         attributes=dict(message.get("attributes") or {}),
-        delivery_attempt=int(data.get("deliveryAttempt") or data.get("delivery_attempt") or 1),
+        delivery_attempt=delivery_attempt(envelope or data),
     )
+
+
+def delivery_attempt(envelope: dict) -> int:
+    """`deliveryAttempt` of a push body; 1 when absent (no dead-letter policy) or unreadable."""
+    try:
+        return max(1, int(envelope.get("deliveryAttempt") or envelope.get("delivery_attempt") or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def job_request_from_notification(attributes: dict[str, str]) -> JobRequest | None:

@@ -9,6 +9,7 @@ import time
 from types import ModuleType
 from typing import Callable
 
+import flask
 import functions_framework
 
 from shared.config import get_settings
@@ -28,16 +29,22 @@ def dispatcher(stages: dict[str, ModuleType]) -> Dispatcher:
     if key not in _DISPATCHERS:
         from shared.adapters.blobstore.gcs import store_from_settings
         from shared.adapters.bus.pubsub import PubSubBus
-        from shared.runtime.webhook import WebhookNotifier
 
         configure_logging()
         settings = get_settings()
         store = store_from_settings(settings)
-        notifier = WebhookNotifier.from_settings(settings)
         _DISPATCHERS[key] = Dispatcher(StageContext(settings, store, StoredWorkImages(store)),
-                                       PubSubBus(settings.project_id), stages,
-                                       on_result=notifier.send if notifier else None)
+                                       PubSubBus(settings.project_id), stages)
     return _DISPATCHERS[key]
+
+
+def _push_envelope() -> dict | None:
+    """The raw push body of the request being handled (what functions-framework parsed the event
+    from), for the fields its CloudEvent drops."""
+    try:
+        return flask.request.get_json(silent=True, cache=True)
+    except RuntimeError:  # called outside a request (a test calling the handler directly)
+        return None
 
 
 def _pushed_handler(on_message: Callable[[PushedMessage], None], on_warm_up: Callable[[], None]):
@@ -45,7 +52,7 @@ def _pushed_handler(on_message: Callable[[PushedMessage], None], on_warm_up: Cal
 
     @functions_framework.cloud_event
     def handle(event) -> None:
-        pushed = from_cloud_event_data(event.data)
+        pushed = from_cloud_event_data(event.data, _push_envelope())
         if pushed.warm_up:
             on_warm_up()
         else:
@@ -87,3 +94,28 @@ def dead_letter_function():
     """The failure handler's entry point: a message that failed every delivery ends its job."""
     return _pushed_handler(lambda pushed: dispatcher({}).handle_dead_letter(pushed.data, pushed.attributes),
                            lambda: None)
+
+
+def webhook_function():
+    """The webhook's entry point: pushed from its own subscription on the results topic. One POST per
+    delivery; a failure raises, so Pub/Sub retries with its backoff (hours, not seconds)."""
+    import time
+
+    from shared.runtime.webhook import WebhookSender
+    from shared.topology import function_timeout_s
+
+    timeout_s = function_timeout_s("webhook")
+    senders: list = []
+
+    def on_message(pushed: PushedMessage) -> None:
+        started = time.monotonic()
+        if not senders:
+            configure_logging()
+            senders.append(WebhookSender.from_settings(get_settings()))
+        sender = senders[0]
+        if sender is None:
+            log.info("no CLOSET_WEBHOOK_URL: result not sent", extra={"stage": "webhook"})
+            return
+        sender.send(pushed.data, time_left_s=timeout_s - (time.monotonic() - started))
+
+    return _pushed_handler(on_message, lambda: None)

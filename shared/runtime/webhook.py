@@ -1,4 +1,5 @@
-"""The result delivered to the app's HTTPS endpoint, signed so the receiver can trust it.
+"""The result delivered to the app's HTTPS endpoint, signed so the receiver can trust it. The webhook
+function (functions/webhook) sends it from its own push subscription on the results topic.
 
 Signature header: `X-Closet-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 `verify` is what the receiver runs: it rejects a wrong signature, a changed body and a replay
@@ -39,38 +40,59 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now
     return hmac.compare_digest(expected, signature)
 
 
-class WebhookNotifier:
-    def __init__(self, url: str, secret: str, *, attempts: int = 6, timeout_s: float = 4.0, backoff_s: float = 1.0) -> None:
+class WebhookFailed(RuntimeError):
+    """The receiver did not take the result this time; raised so Pub/Sub redelivers it later."""
+
+
+# Seconds kept back from the function's remaining time: the answer must reach Pub/Sub before the
+# function is cut off, or the delivery counts as failed even when the POST went through.
+DEADLINE_MARGIN_S = 2.0
+
+
+class WebhookSender:
+    """Sends one result document per delivery of the webhook function's subscription on the results
+    topic. Retrying is Pub/Sub's job (its retry policy and dead-letter topic), not this loop's."""
+
+    def __init__(self, url: str, secret: str, *, timeout_s: float = 4.0, client: httpx.Client | None = None) -> None:
         self.url = url
         self.secret = secret
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.client = httpx.Client(timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self.client = client or httpx.Client()
 
     @classmethod
-    def from_settings(cls, settings) -> "WebhookNotifier | None":
+    def from_settings(cls, settings) -> "WebhookSender | None":
         if not settings.webhook_url:
             return None
         if settings.webhook_secret is None:
             raise ValueError("CLOSET_WEBHOOK_SECRET must be set when CLOSET_WEBHOOK_URL is")
-        return cls(settings.webhook_url, settings.webhook_secret.get_secret_value(), attempts=settings.webhook_attempts,
-                   timeout_s=settings.webhook_timeout_s, backoff_s=settings.webhook_backoff_s)
+        return cls(settings.webhook_url, settings.webhook_secret.get_secret_value(), timeout_s=settings.webhook_timeout_s)
 
-    def send(self, document: ResultDocument) -> bool:
-        """POST with retries and backoff. A receiver that stays down is logged, not raised: the
-        result is already on the results topic, where the app can still read it."""
-        body = document.to_json()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                response = self.client.post(self.url, content=body, headers={
-                    "Content-Type": "application/json", HEADER: sign(self.secret, body)})
-                if response.status_code < 300:
-                    return True
-                reason = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                reason = type(exc).__name__
-            log.warning("webhook attempt %d/%d failed: %s", attempt, self.attempts, reason, extra={"jobId": document.job_id})
-            if attempt < self.attempts:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-        log.error("webhook gave up; the result stays on the results topic", extra={"jobId": document.job_id})
-        return False
+    def send(self, body: bytes, *, time_left_s: float | None = None) -> bool:
+        """One signed POST of `body` (a result document), within the time left. True: delivered;
+        False: refused for good (a 4xx other than 408/429: retrying cannot help; logged, acked).
+        Raises WebhookFailed for anything worth retrying."""
+        job_id = _job_id(body)
+        timeout = self.timeout_s if time_left_s is None else min(self.timeout_s, time_left_s - DEADLINE_MARGIN_S)
+        if timeout <= 0:
+            raise WebhookFailed("no time left in this delivery")
+        try:
+            response = self.client.post(self.url, content=body, timeout=timeout, headers={
+                "Content-Type": "application/json", HEADER: sign(self.secret, body)})
+        except httpx.HTTPError as exc:
+            log.warning("webhook failed: %s; Pub/Sub will retry", type(exc).__name__, extra={"jobId": job_id})
+            raise WebhookFailed(type(exc).__name__) from exc
+        status = response.status_code
+        if status < 300:
+            return True
+        if 400 <= status < 500 and status not in (408, 429):
+            log.error("webhook refused with HTTP %d: not retried", status, extra={"jobId": job_id})
+            return False
+        log.warning("webhook answered HTTP %d; Pub/Sub will retry", status, extra={"jobId": job_id})
+        raise WebhookFailed(f"HTTP {status}")
+
+
+def _job_id(body: bytes) -> str | None:
+    try:
+        return ResultDocument.model_validate_json(body).job_id
+    except ValueError:
+        return None

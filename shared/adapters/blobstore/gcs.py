@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime
 import os
 from functools import lru_cache
-from urllib.parse import quote
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from shared.adapters.blobstore.base import Blob, BlobInfo, BlobNotFound, BlobStore, PreconditionFailed
 from shared.errors import InvalidObjectPath, StorageUnavailable
+
+# Local topology only: the address signed URLs point at (STORAGE_EMULATOR_HOST is the function's own,
+# access-checked endpoint; browsers and the app use this one).
+PUBLIC_ENDPOINT_ENV = "CLOSET_EMULATOR_PUBLIC_ENDPOINT"
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError, gexc.GatewayTimeout,
               gexc.BadGateway, ConnectionError, TimeoutError)
@@ -29,7 +32,7 @@ class GcsBlobStore(BlobStore):
         self.client = client
         self.buckets = buckets
         self.signed_url_ttl_s = signed_url_ttl_s
-        self.public_endpoint = public_endpoint  # an emulator's address: links point there, unsigned
+        self.public_endpoint = public_endpoint  # where signed links point (an emulator); None: GCS itself
 
     def _bucket(self, key: str) -> storage.Bucket:
         area = key.split("/", 1)[0]
@@ -100,22 +103,26 @@ class GcsBlobStore(BlobStore):
             raise StorageUnavailable(f"Copying {source} failed: {exc}") from exc
 
     def url(self, key: str) -> str:
-        bucket = self.buckets[key.split("/", 1)[0]]
+        """A V4 signed GET link, also against an emulator: it carries the signing time and expires,
+        as in the cloud (the local strict front checks both)."""
+        identity = signing_identity(self.client)
         if self.public_endpoint:
-            return f"{self.public_endpoint}/download/storage/v1/b/{bucket}/o/{quote(key, safe='')}?alt=media"
+            identity["api_access_endpoint"] = self.public_endpoint
         return self._bucket(key).blob(key).generate_signed_url(
-            version="v4", expiration=datetime.timedelta(seconds=self.signed_url_ttl_s), method="GET",
-            **signing_identity(self.client),
+            version="v4", expiration=datetime.timedelta(seconds=self.signed_url_ttl_s), method="GET", **identity,
         )
 
 
 def signing_identity(client: storage.Client) -> dict:
     """How a V4 URL gets signed: with a key file when GOOGLE_APPLICATION_CREDENTIALS names one (the
-    local topology generates one), else through IAM signBlob, since a Cloud Function's credentials hold
-    no private key (that needs roles/iam.serviceAccountTokenCreator on itself)."""
+    local topology generates one per function), else through IAM signBlob, since a Cloud Function's
+    credentials hold no private key (that needs roles/iam.serviceAccountTokenCreator on itself).
+    Against an emulator the URL points at PUBLIC_ENDPOINT_ENV (the local strict front), not at the
+    function's own storage endpoint."""
     key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if key_file:
-        return {"credentials": _key_file_signer(key_file)}
+        public = os.environ.get(PUBLIC_ENDPOINT_ENV)
+        return {"credentials": _key_file_signer(key_file), **({"api_access_endpoint": public} if public else {})}
     credentials = client._credentials
     if hasattr(credentials, "sign_bytes") and getattr(credentials, "signer_email", None):
         return {}
@@ -146,5 +153,7 @@ def store_from_settings(settings) -> GcsBlobStore:
     """The store every function uses: one bucket per area, links signed for the configured time."""
     buckets = {"uploads": settings.uploads_bucket, "work": settings.work_bucket,
                "results": settings.results_bucket, "cache": settings.cache_bucket}
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    public = (os.environ.get(PUBLIC_ENDPOINT_ENV) or emulator) if emulator else None
     return GcsBlobStore(storage_client(settings.project_id), buckets, signed_url_ttl_s=settings.signed_url_ttl_s,
-                        public_endpoint=os.environ.get("STORAGE_EMULATOR_HOST"))
+                        public_endpoint=public)
