@@ -1,0 +1,339 @@
+"""The local stand-ins are as strict as Google Cloud where the emulators are not (issue 11):
+
+- storage access only as topology.json declares per function (GCS 403; Terraform grants exactly that);
+- about one write per second per object (GCS 429 rateLimitExceeded, TooManyRequests in the client);
+- signed URLs that carry their signing time, expire, and are verified (GCS 400/403);
+- each function's timeout from topology.json, then Pub/Sub redelivers;
+- `deliveryAttempt` in the push body, as Pub/Sub sends it with a dead-letter policy, read by the handler;
+- publishing only to the topics a function declares (the emulator has no IAM);
+- a function process that dies is started again (as Cloud Run starts a new instance);
+- the webhook from its own subscription on the results topic: Pub/Sub retries, then its dead-letter topic.
+
+The first tests need no emulator; the rest share one strict topology whose copy of topology.json
+gives remove_background a 2 s timeout and the webhook 5 deliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from google.api_core import exceptions as gexc
+
+from closet_pipeline.dev.keys import generate_service_account_info
+from closet_pipeline.dev.strict_gcs import Refusal, check_signed_url
+from closet_pipeline.dev.strict_push import PushFront
+from closet_pipeline.dev.topology import TOPOLOGY_JSON, LocalTopology
+from shared.documents import ResultDocument
+from shared.runtime.webhook import HEADER, verify
+from tests.fakes.http import FakeHttpServer, Reply
+
+DATA = Path(__file__).parent / "data"
+ENVELOPE = json.loads((DATA / "pubsub" / "emulator_push_envelope.json").read_text())
+PHOTO = sorted((DATA / "photos").glob("*.jpg"))[0]
+WEBHOOK_SECRET = "strict-standins-webhook-secret"
+
+
+def _http(url: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except urllib.error.URLError:
+        return 0, b""  # nothing listens
+
+
+def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+# == without emulators ============================================================================
+def test_push_front_numbers_each_delivery_as_pubsub_does():
+    """The emulator's push body (captured) has no deliveryAttempt; the push front adds 1, 2, 3 for a
+    subscription with a dead-letter policy, and nothing for one without, as Pub/Sub does."""
+    assert "deliveryAttempt" not in ENVELOPE
+    with FakeHttpServer(lambda request: Reply(500 if len(received) <= 3 else 204)) as function:
+        received = function.requests
+        front = PushFront({"f": function.url}, {ENVELOPE["subscription"]})
+        port = front.listen()
+        try:
+            statuses = [_http(f"http://127.0.0.1:{port}/f/projects/p/topics/t", "POST", json.dumps(ENVELOPE).encode(),
+                              {"Content-Type": "application/json"})[0] for _ in range(4)]
+            other = {**ENVELOPE, "subscription": "projects/proj/subscriptions/no-dead-letter"}
+            _http(f"http://127.0.0.1:{port}/f/projects/p/topics/t", "POST", json.dumps(other).encode())
+            unknown = _http(f"http://127.0.0.1:{port}/nobody/x", "POST", b"{}")[0]
+        finally:
+            front.server.shutdown()
+            front.server.server_close()
+    assert statuses == [500, 500, 500, 204]  # the function's answer reaches Pub/Sub
+    bodies = [json.loads(r.body) for r in received]
+    assert [b.get("deliveryAttempt") for b in bodies] == [1, 2, 3, 4, None]
+    assert all(r.path == "/projects/p/topics/t" for r in received)
+    assert bodies[0]["message"] == ENVELOPE["message"]
+    assert unknown == 404
+
+
+def test_the_handler_reads_delivery_attempt_from_the_raw_push_body():
+    """functions-framework turns the push body into a CloudEvent without deliveryAttempt; the
+    handler reads it from the request itself (attempt 1 when Pub/Sub sends none)."""
+    import flask
+    from functions_framework.event_conversion import background_event_to_cloud_event
+
+    from shared.runtime.functions import _pushed_handler
+
+    seen = []
+    handle = _pushed_handler(seen.append, lambda: None)
+    app = flask.Flask(__name__)
+    for envelope in ({**ENVELOPE, "deliveryAttempt": 3}, ENVELOPE):
+        with app.test_request_context("/projects/proj/topics/t", method="POST", json=envelope):
+            handle(background_event_to_cloud_event(flask.request))
+    assert [(p.data, p.attributes, p.delivery_attempt) for p in seen] == [(b"hello", {"a": "b"}, 3),
+                                                                          (b"hello", {"a": "b"}, 1)]
+
+
+def _signed(credentials, *, method="GET", expires_s=60, endpoint="http://127.0.0.1:9", key="results/a b.png", **kw):
+    from google.cloud.storage._signing import generate_signed_url_v4
+
+    return generate_signed_url_v4(credentials, f"/closet-results/{urllib.parse.quote(key)}",
+                                  expiration=datetime.timedelta(seconds=expires_s), api_access_endpoint=endpoint,
+                                  method=method, **kw)
+
+
+def _check(url: str, public_key, method: str = "GET", headers: dict | None = None, now: float | None = None) -> str:
+    split = urllib.parse.urlsplit(url)
+    pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+    return check_signed_url(method, split.path, pairs, {"host": split.netloc, **(headers or {})},
+                            {"signer@p.iam.gserviceaccount.com": public_key}, now=now)
+
+
+def test_signed_urls_are_verified_and_expire_as_gcs_checks_them():
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from google.oauth2 import service_account
+
+    info = generate_service_account_info("p", "signer@p.iam.gserviceaccount.com")
+    credentials = service_account.Credentials.from_service_account_info(info)
+    public_key = load_pem_private_key(info["private_key"].encode(), None).public_key()
+    url = _signed(credentials)
+    assert _check(url, public_key) == "signer@p.iam.gserviceaccount.com"
+    put = _signed(credentials, method="PUT", content_type="image/jpeg",
+                  headers={"x-goog-content-length-range": "0,100"})
+    assert _check(put, public_key, "PUT", {"content-type": "image/jpeg", "x-goog-content-length-range": "0,100"})
+
+    def refused(*args, **kwargs) -> tuple[int, str]:
+        with pytest.raises(Refusal) as caught:
+            _check(*args, **kwargs)
+        return caught.value.status, caught.value.body.decode()
+
+    status, body = refused(url, public_key, now=time.time() + 61)
+    assert status == 400 and "<Code>ExpiredToken</Code>" in body
+    assert refused(url, public_key, "PUT")[0] == 403  # a GET URL used to write
+    assert refused(put, public_key, "PUT", {"content-type": "image/png",  # another type than signed
+                                            "x-goog-content-length-range": "0,100"})[0] == 403
+    assert refused(url.replace("a%20b.png", "other.png"), public_key)[0] == 403
+    tampered = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
+    assert refused(tampered, public_key)[0] == 403
+    stranger = service_account.Credentials.from_service_account_info(generate_service_account_info(
+        "p", "signer@p.iam.gserviceaccount.com"))  # same name, another key
+    assert refused(_signed(stranger), public_key)[0] == 403
+    assert refused(url.split("&X-Goog-Signature=")[0], public_key)[0] == 400  # malformed: no signature
+    assert refused(url.replace("X-Goog-Expires=60", "X-Goog-Expires=604801"), public_key)[0] == 400
+
+
+# == against the strict topology ==================================================================
+class Receiver(FakeHttpServer):
+    """The app's webhook endpoint: 410 for cloth "gone", 500 for cloth "flaky", else 204."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+        self.lock = threading.Lock()
+
+    def _answer(self, request) -> Reply:
+        cloth = json.loads(request.body).get("clothId")
+        return Reply({"gone": 410, "flaky": 500}.get(cloth, 204))
+
+    def for_cloth(self, cloth_id: str) -> list:
+        return [r for r in list(self.requests) if json.loads(r.body).get("clothId") == cloth_id]
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def topo(emulator_tools, receiver, tmp_path_factory):
+    raw = json.loads(TOPOLOGY_JSON.read_text())
+    next(s for s in raw["stages"] if s["name"] == "remove_background")["timeoutSeconds"] = 2  # IS-Net needs more
+    next(s for s in raw["subscribers"] if s["name"] == "webhook")["maxDeliveryAttempts"] = 5
+    copy = tmp_path_factory.mktemp("strict") / "topology.json"
+    copy.write_text(json.dumps(raw))
+    env = {"CLOSET_WEBHOOK_URL": receiver.url + "/hook", "CLOSET_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "CLOSET_MAX_DELIVERY_ATTEMPTS": "5", "CLOSET_EXPAND_POLICY": "never",
+           "CLOSET_BACKGROUND_PROVIDERS": "local"}
+    topology = LocalTopology(env, topology_file=copy)
+    assert topology.strict, "the stand-ins are strict by default"
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.stop()
+        topology.remove_workdir()
+
+
+@pytest.fixture(autouse=True)
+def logs_on_failure(request):
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before and "topo" in request.fixturenames:
+        print(request.getfixturevalue("topo").log_tails(40))
+
+
+def _client(topo: LocalTopology, listener: str):
+    from shared.adapters.blobstore.gcs import storage_client
+
+    return storage_client(topo.project, emulator=f"http://127.0.0.1:{topo.front_ports[listener]}")
+
+
+def test_each_function_touches_only_what_topology_json_declares(topo):
+    """Every function x every area, through that function's own storage endpoint: reading is allowed
+    where it reads or writes, writing where it writes, everything else is a 403, as in GCS."""
+    got, expected = {}, {}
+    for spec in topo.function_specs():
+        name = spec["name"]
+        client = _client(topo, name)
+        for area, bucket in topo.buckets.items():
+            try:
+                list(client.list_blobs(bucket, max_results=1))
+                readable = True
+            except gexc.Forbidden:
+                readable = False
+            try:
+                client.bucket(bucket).blob(f"{area}/strict-probe/{name}").upload_from_string(b"x", retry=None)
+                writable = True
+            except gexc.Forbidden:
+                writable = False
+            got[(name, area)] = (readable, writable)
+            expected[(name, area)] = (area in spec["reads"] or area in spec["writes"], area in spec["writes"])
+        with pytest.raises(gexc.Forbidden):
+            client.create_bucket(f"strict-{name.replace('_', '-')}")
+    assert got == expected
+    assert any(not w for _, w in got.values()) and any(w for _, w in got.values())
+    # Without a signature the public endpoint answers as GCS answers an anonymous caller.
+    status, _ = _http(f"{topo.public_gcs_url}/storage/v1/b/{topo.buckets['results']}/o")
+    assert status == 401
+
+
+def test_more_than_about_one_write_per_second_to_one_object_is_429(topo):
+    bucket = _client(topo, "admin").bucket(topo.buckets["work"])
+    hot = bucket.blob("work/strict-rate/state.json")
+    for _ in range(2):  # the burst allowance
+        hot.upload_from_string(b"{}", retry=None)
+    with pytest.raises(gexc.TooManyRequests) as caught:
+        hot.upload_from_string(b"{}", retry=None)
+    assert caught.value.errors[0]["reason"] == "rateLimitExceeded"
+    with pytest.raises(gexc.TooManyRequests):
+        hot.delete(retry=None)  # deleting is a write too
+    bucket.blob("work/strict-rate/other.json").upload_from_string(b"{}", retry=None)  # per object
+    time.sleep(1.1)
+    hot.upload_from_string(b"{}", retry=None)  # one per second goes through
+
+
+def test_store_links_are_signed_timestamped_and_expire(topo, monkeypatch):
+    """GcsBlobStore.url signs a real V4 URL against the emulator too: it changes with the time it
+    was signed (what broke the cache's URL->name map, issue 11 item 1), it works until its TTL, then
+    GCS's 400; it carries its signer's rights only."""
+    from shared.adapters.blobstore.gcs import GcsBlobStore
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(topo.key_files["deliver"]))
+    store = GcsBlobStore(_client(topo, "deliver"), topo.buckets, signed_url_ttl_s=3, public_endpoint=topo.public_gcs_url)
+    key = "results/strict/link/cutout.png"
+    store.write(key, b"\x89PNG fake", content_type="image/png")
+    url = store.url(key)
+    assert url.startswith(topo.public_gcs_url) and "X-Goog-Date=" in url and "X-Goog-Expires=3&" in url, url
+    assert _http(url) == (200, b"\x89PNG fake")
+    time.sleep(1.1)
+    assert store.url(key) != url  # signed anew: another time, another URL
+    assert _http(url.replace("X-Goog-Signature=", "X-Goog-Signature=00"))[0] == 403
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(topo.key_files["upload_url"]))
+    foreign = GcsBlobStore(_client(topo, "upload_url"), topo.buckets, public_endpoint=topo.public_gcs_url).url(key)
+    assert _http(foreign)[0] == 403  # upload_url may not read results, so neither may its links
+    time.sleep(max(0.0, 3.2 - 1.1))
+    status, body = _http(url)
+    assert status == 400 and b"ExpiredToken" in body
+
+
+def test_publishing_to_a_topic_not_declared_is_refused(topo, monkeypatch):
+    """The emulator has no IAM: each function is told the topics topology.json lets it publish to
+    and the bus refuses the others with PermissionDenied (what Pub/Sub answers without the grant)."""
+    from shared.adapters.bus.pubsub import ALLOWED_TOPICS_ENV, PubSubBus
+    from shared.errors import TransientError
+
+    allowed = topo._function_env("segment")[ALLOWED_TOPICS_ENV]
+    assert set(allowed.split(",")) == {topo.topic_of("expand"), topo.progress_topic, topo.results_topic}
+    monkeypatch.setenv(ALLOWED_TOPICS_ENV, allowed)
+    bus = PubSubBus(topo.project)
+    with pytest.raises(TransientError) as caught:
+        bus.publish(topo.ingest_topic, b"{}")
+    assert isinstance(caught.value.__cause__, gexc.PermissionDenied)
+    bus.publish(topo.progress_topic, b"not a progress event")  # declared: goes through
+
+
+def test_a_stage_past_its_timeout_is_cut_off_and_redelivered(topo):
+    """remove_background gets 2 s here (topology copy): each delivery is cut off by the function's
+    timeout, Pub/Sub redelivers it, and after 5 deliveries the dead-letter handler ends the job."""
+    job = topo.upload_job(PHOTO, "strict", "timeout", PHOTO.name)
+    document = topo.wait_for_result(job.job_id, 180)
+    assert document.success is False and document.error_code == "RETRIES_EXHAUSTED", document
+    assert "cloth-remove-background" in document.error_message
+    assert topo.function_log("remove_background").count("WORKER TIMEOUT") >= 4
+    assert "stage done" not in topo.function_log("remove_background")
+
+
+def test_webhook_is_retried_by_pubsub_then_dead_lettered(topo, receiver):
+    """The webhook function sends one POST per delivery of its own subscription on the results topic:
+    a 500 is retried by Pub/Sub (5 deliveries in this copy), then the result lands on the webhook's
+    dead-letter topic; each try is signed."""
+    document = ResultDocument(job_id="strict-flaky", cloth_id="flaky", user_id="u", success=False,
+                              error_code="EMPTY_FILE", error_message="The uploaded file is empty.")
+    topo.publish(topo.results_topic, document.to_json(), {"jobId": document.job_id})
+    dead = topo.watches["webhook_dead_letter"]
+    assert dead.wait(lambda data: b"strict-flaky" in data, 90), receiver.for_cloth("flaky")
+    tries = receiver.for_cloth("flaky")
+    assert len(tries) == 5
+    assert all(verify(WEBHOOK_SECRET, r.body, r.headers[HEADER.lower()]) for r in tries)
+
+
+def test_webhook_refused_for_good_is_not_retried(topo, receiver):
+    document = ResultDocument(job_id="strict-gone", cloth_id="gone", user_id="u", success=False,
+                              error_code="EMPTY_FILE", error_message="The uploaded file is empty.")
+    topo.publish(topo.results_topic, document.to_json(), {"jobId": document.job_id})
+    assert _wait_until(lambda: receiver.for_cloth("gone"), 20)
+    time.sleep(4)  # a retry would come within the 1-10 s backoff
+    assert len(receiver.for_cloth("gone")) == 1
+    assert not topo.watches["webhook_dead_letter"].wait(lambda data: b"strict-gone" in data, 0)
+    assert "HTTP 410" in topo.function_log("webhook")
+
+
+def test_a_function_that_dies_is_started_again(topo):
+    """As Cloud Run starts a new instance: the supervisor restarts a killed function on its port."""
+    url = topo.functions["status"]
+    topo.kill_function("status")
+    assert _http(url)[0] == 0  # nobody listens now
+    assert _wait_until(lambda: ("status", -9) in topo.restarts, 30), topo.restarts
+    assert _http(f"{url}/?userId=u&jobId=nothing")[0] == 401  # answering again (no bearer token)
