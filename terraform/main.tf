@@ -162,6 +162,18 @@ module "messaging" {
   failure_handler_endpoint = module.functions[local.topology.failureHandler.name].uri
   failure_handler_timeout  = local.topology.failureHandler.timeoutSeconds
 
+  subscribers = {
+    for name, subscriber in local.subscribers : name => {
+      topic                   = local.topic_of[subscriber.topic]
+      dead_letter_topic       = local.topic_of[subscriber.deadLetterTopic]
+      endpoint                = module.functions[name].uri
+      timeout_seconds         = subscriber.timeoutSeconds
+      max_delivery_attempts   = subscriber.maxDeliveryAttempts
+      minimum_backoff_seconds = subscriber.minimumBackoffSeconds
+      maximum_backoff_seconds = subscriber.maximumBackoffSeconds
+    }
+  }
+
   max_delivery_attempts   = var.max_delivery_attempts
   minimum_backoff_seconds = var.retry_minimum_backoff_seconds
   maximum_backoff_seconds = var.retry_maximum_backoff_seconds

@@ -15,6 +15,10 @@ locals {
 
   stages = { for stage in local.topology.stages : stage.name => stage }
 
+  # Functions pushed from a subscription of their own on a shared topic (the webhook on results),
+  # each with its own dead-letter topic and retry policy.
+  subscribers = { for subscriber in try(local.topology.subscribers, []) : subscriber.name => subscriber }
+
   # The stage that receives uploads: the one no other stage names as its `next` (one() fails the
   # plan if the topology ever has zero or several).
   entry_stage = one([
@@ -59,6 +63,20 @@ locals {
       }
     },
     {
+      for name, subscriber in local.subscribers : name => {
+        kind            = "subscriber"
+        trigger         = "pubsub"
+        description     = "Subscriber ${name}: pushed from its own subscription on topic ${local.topic_of[subscriber.topic]}."
+        reads           = subscriber.reads
+        writes          = subscriber.writes
+        publishes       = subscriber.publishes
+        memory          = subscriber.memory
+        cpu             = subscriber.cpu
+        timeout_seconds = subscriber.timeoutSeconds
+        concurrency     = subscriber.concurrency
+      }
+    },
+    {
       for function in local.topology.httpFunctions : function.name => {
         kind            = "http"
         trigger         = "http"
@@ -75,7 +93,7 @@ locals {
     },
   )
 
-  # Functions Pub/Sub pushes to (every stage and the failure handler) and those the app calls.
+  # Functions Pub/Sub pushes to (every stage, the failure handler, the subscribers) and those the app calls.
   pushed_functions = { for name, function in local.functions : name => function if function.trigger == "pubsub" }
   http_functions   = { for name, function in local.functions : name => function if function.trigger == "http" }
 
@@ -149,7 +167,7 @@ locals {
     }
     webhook-secret = {
       env       = "CLOSET_WEBHOOK_SECRET"
-      consumers = [for name, function in local.functions : name if contains(function.publishes, "results")]
+      consumers = [for name, subscriber in local.subscribers : name if subscriber.topic == "results"] # the webhook
       mounted   = var.webhook_url != ""
       generated = false
       feature   = "webhook_url"

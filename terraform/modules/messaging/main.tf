@@ -13,6 +13,11 @@ locals {
   }
   failure_handler_ack_deadline = min(600, max(10, var.failure_handler_timeout + local.ack_margin_seconds))
 
+  shared_topic_ids = {
+    (var.progress_topic) = google_pubsub_topic.progress.id
+    (var.results_topic)  = google_pubsub_topic.results.id
+  }
+
   app_subscriptions = var.create_app_subscriptions ? {
     results  = google_pubsub_topic.results.id
     progress = google_pubsub_topic.progress.id
@@ -148,6 +153,84 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 
   depends_on = [google_service_account_iam_member.agent_mints_push_tokens]
+}
+
+# -- subscribers: a function pushed from its own subscription on a shared topic ---------------------
+
+# The webhook reads the results topic through its own subscription: Pub/Sub's retry policy (minutes
+# of backoff, up to max_delivery_attempts) carries a receiver's outage, then the message goes to the
+# subscriber's own dead-letter topic, kept 7 days in a pull subscription for the operator to replay.
+resource "google_pubsub_topic" "subscriber_dead_letter" {
+  for_each = var.subscribers
+
+  name = each.value.dead_letter_topic
+}
+
+resource "google_pubsub_subscription" "subscriber_dead_letter" {
+  for_each = var.subscribers
+
+  name                       = "${var.name_prefix}-${replace(each.key, "_", "-")}-dead-letter"
+  topic                      = google_pubsub_topic.subscriber_dead_letter[each.key].id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "subscriber" {
+  for_each = var.subscribers
+
+  name  = "${var.name_prefix}-${replace(each.key, "_", "-")}-push"
+  topic = local.shared_topic_ids[each.value.topic]
+
+  ack_deadline_seconds       = min(600, max(10, each.value.timeout_seconds + local.ack_margin_seconds))
+  message_retention_duration = "604800s"
+
+  push_config {
+    push_endpoint = each.value.endpoint
+
+    oidc_token {
+      service_account_email = google_service_account.pusher.email
+      audience              = each.value.endpoint
+    }
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.subscriber_dead_letter[each.key].id
+    max_delivery_attempts = each.value.max_delivery_attempts
+  }
+
+  retry_policy {
+    minimum_backoff = "${each.value.minimum_backoff_seconds}s"
+    maximum_backoff = "${each.value.maximum_backoff_seconds}s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.agent_publishes_subscriber_dead_letters,
+    google_service_account_iam_member.agent_mints_push_tokens,
+  ]
+}
+
+resource "google_pubsub_topic_iam_member" "agent_publishes_subscriber_dead_letters" {
+  for_each = var.subscribers
+
+  topic  = google_pubsub_topic.subscriber_dead_letter[each.key].id
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_acks_subscriber_dead_letters" {
+  for_each = google_pubsub_subscription.subscriber
+
+  subscription = each.value.id
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
 }
 
 # -- the app's pull subscriptions ------------------------------------------------------------------

@@ -7,6 +7,7 @@ output "topic_ids" {
       (var.results_topic)     = google_pubsub_topic.results.id
       (var.dead_letter_topic) = google_pubsub_topic.dead_letter.id
     },
+    { for name, topic in google_pubsub_topic.subscriber_dead_letter : topic.name => topic.id },
   )
 }
 

@@ -79,3 +79,17 @@ variable "app_subscriber_members" {
   type        = list(string)
   default     = []
 }
+
+variable "subscribers" {
+  description = "Functions pushed from a subscription of their own on a shared topic (the webhook on results): topic and dead-letter topic names, endpoint, timeout, delivery attempts, backoff."
+  type = map(object({
+    topic                   = string
+    dead_letter_topic       = string
+    endpoint                = string
+    timeout_seconds         = number
+    max_delivery_attempts   = number
+    minimum_backoff_seconds = number
+    maximum_backoff_seconds = number
+  }))
+  default = {}
+}
