@@ -86,9 +86,7 @@ class Settings(BaseSettings):
     cache_enabled: bool = Field(True, description="Serve repeat uploads of the same bytes from the result cache.")
     webhook_url: str | None = Field(None, description="HTTPS endpoint that receives each signed result document.")
     webhook_secret: SecretStr | None = Field(None, description="Shared secret for the webhook's HMAC-SHA256 signature.")
-    webhook_attempts: int = Field(6, ge=1, le=10, description="Webhook tries per result; backoff doubles from CLOSET_WEBHOOK_BACKOFF_S (6: rides out ~30 s of downtime).")
-    webhook_backoff_s: float = Field(1.0, ge=0, le=30, description="First wait between webhook tries, in seconds.")
-    webhook_timeout_s: float = Field(4.0, gt=0, le=30, description="Timeout of one webhook POST.")
+    webhook_timeout_s: float = Field(4.0, gt=0, le=30, description="Timeout of one webhook POST (one per delivery; Pub/Sub retries a failure with its backoff, then the webhook's dead-letter topic).")
     cors_origins: str = Field("*", description="Origins allowed to call upload_url and status from a browser, comma-separated; * for any.")
     upload_url_secret: SecretStr | None = Field(None, description="Bearer secret the app presents to the upload_url function; unset refuses every call.")
 
