@@ -458,11 +458,13 @@ def test_stage_killed_mid_photo_is_redelivered_and_finishes_once(topo, receiver,
     assert len(provider.arrivals) == before + 2  # the killed attempt and the redelivery
     assert len(log_lines(topo, "remove_background", job.job_id, "stage done")) == 1
     # Pub/Sub's deliveryAttempt reached the stage (the push front adds it as Pub/Sub does; the
-    # handler reads it from the raw push body): the cut-out's message says attempt 2.
+    # handler reads it from the raw push body): the cut-out's message says 2 or more (a push
+    # refused while the function restarts counts as a delivery too).
     cutouts = [json.loads(m.data) for m in topo.pull(topo.segment_tap, timeout=10, max_messages=50)
                if m.attributes.get("jobId") == job.job_id]
-    assert [c["attempt"] for c in cutouts] == [2], cutouts
-    print(f"remove_background killed mid-photo: restarted in {restarted_in:.1f} s, redelivered "
+    assert len(cutouts) == 1 and cutouts[0]["attempt"] >= 2, cutouts
+    print(f"remove_background killed mid-photo: restarted in {restarted_in:.1f} s, finished on delivery "
+          f"{cutouts[0]['attempt']}, redelivered "
           f"{provider.arrivals[before + 1] - killed_at:.1f} s after the kill, result {recovered_in:.1f} s after it")
     topo.kill_job = (job, document)
 

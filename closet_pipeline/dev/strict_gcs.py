@@ -51,12 +51,20 @@ RATE_MESSAGE = ("The object {bucket}/{name} exceeded the rate limit for object m
 
 @dataclass(frozen=True)
 class Rights:
-    read: frozenset[str]  # bucket names
+    """Bucket names a principal may read and write. Writing includes reading (Terraform grants
+    objectUser) unless `create_only` (an HTTP function signing uploads gets objectCreator)."""
+
+    read: frozenset[str]
     write: frozenset[str]
     everything: bool = False
+    create_only: bool = False
 
     def allows(self, bucket: str, write: bool) -> bool:
-        return self.everything or bucket in (self.write if write else self.read | self.write)
+        if self.everything:
+            return True
+        if write:
+            return bucket in self.write
+        return bucket in self.read or (bucket in self.write and not self.create_only)
 
 
 @dataclass
@@ -327,12 +335,13 @@ def _handler(front: StrictGcs, listener: str) -> type[BaseHTTPRequestHandler]:
 # -- run as its own process by the dev topology ------------------------------------------------
 def from_config(config: dict) -> tuple[StrictGcs, dict[str, int]]:
     """Config: upstream, listeners {name: port}, rights {name: {read: [...], write: [...]}} (admin and
-    public need none), signers {email: {"principal": name, "keyFile": path}}, rate {perSecond, burst}."""
+    public need none; createOnly for an upload signer), signers {email: {"principal": name, "keyFile": path}}, rate {perSecond, burst}."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     principals = {ADMIN: Rights(frozenset(), frozenset(), everything=True), PUBLIC: Rights(frozenset(), frozenset())}
     for name, grant in config.get("rights", {}).items():
-        principals[name] = Rights(frozenset(grant.get("read", ())), frozenset(grant.get("write", ())))
+        principals[name] = Rights(frozenset(grant.get("read", ())), frozenset(grant.get("write", ())),
+                                  create_only=bool(grant.get("createOnly")))
     signers, keys = {}, {}
     for email, signer in config.get("signers", {}).items():
         signers[email] = signer["principal"]

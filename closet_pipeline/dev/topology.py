@@ -338,7 +338,8 @@ class LocalTopology:
             "upstream": self.gcs_upstream_url,
             "listeners": self.front_ports,
             "rights": {spec["name"]: {"read": [self.buckets[a] for a in spec.get("reads", [])],
-                                      "write": [self.buckets[a] for a in spec.get("writes", [])]}
+                                      "write": [self.buckets[a] for a in spec.get("writes", [])],
+                                      "createOnly": spec in self.raw.get("httpFunctions", [])}
                        for spec in self.function_specs()},
             "signers": {self.signer_emails[name]: {"principal": name, "keyFile": str(self.key_files[name])}
                         for name in self.function_ports},
