@@ -49,8 +49,8 @@ def _http(url: str, method: str = "GET", data: bytes | None = None, headers: dic
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
-    except urllib.error.URLError:
-        return 0, b""  # nothing listens
+    except OSError:  # refused or reset: nothing listens
+        return 0, b""
 
 
 def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
