@@ -192,6 +192,9 @@ def test_photos_produce_results_and_one_webhook_each(topo, webhook):
     # a clean photo fails no delivery on the way: every stage's first try succeeds.
     for name in topo.functions:
         assert "Traceback" not in topo.function_log(name), (name, topo.function_log(name)[-3000:])
+    refused = topo.front_refusals()
+    assert not [r for r in refused if r[3] != 429], refused  # nothing beyond what topology.json grants
+    print(f"{len(PHOTOS)} photos under the strict stand-ins: {len(refused)} writes refused 429 (the client retried them)")
     for job in jobs.values():
         assert len(topo.results_for(job.job_id)) == 1
         calls = webhook.for_job(job.job_id)

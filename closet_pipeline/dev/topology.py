@@ -641,6 +641,14 @@ class LocalTopology:
         proc = next((p for p in self.procs if p.name == f"function-{name}"), None)
         return proc.log_path.read_text(errors="replace") if proc else ""
 
+    def front_refusals(self) -> list[tuple[str, str, str, int]]:
+        """What the strict GCS front refused so far: (listener, method, path, status), from its log."""
+        import re
+
+        proc = next((p for p in self.procs if p.name == "strict-front"), None)
+        text = proc.log_path.read_text(errors="replace") if proc else ""
+        return [(m[1], m[2], m[3], int(m[4])) for m in re.finditer(r"WARNING (\S+) (\S+) (\S+) -> (\d{3}) ", text)]
+
     def function_pids(self) -> dict[str, int]:
         """Each running function's server process id (read-only; the benchmark reads memory peaks).
         Each server runs in its own session, so this is also the process group of its workers."""
