@@ -12,8 +12,7 @@
 #                        deliveries: the receiver kept refusing them
 
 locals {
-  # The webhook's own push subscription (a separate change delivers result documents to the
-  # webhook through it); its alert is here already, keyed by this name.
+  # The webhook's own push subscription on the results topic (modules/messaging, `subscribers`).
   webhook_subscription_name = "${var.name_prefix}-webhook-push"
 
   quoted_stage_subscriptions = join(", ", [for name in values(module.messaging.stage_subscription_names) : "\"${name}\""])

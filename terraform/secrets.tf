@@ -7,7 +7,7 @@
 # and such a secret is mounted only when the feature that needs it is switched on:
 #   removebg-api-key   when background_providers includes "removebg"  -> the background stage
 #   gemini-api-key     when gemini_enabled                            -> the expand stage
-#   webhook-secret     when webhook_url is set                        -> every function that publishes results
+#   webhook-secret     when webhook_url is set                        -> the webhook function (its own results subscription)
 #
 # A function cannot deploy with a secret that has no version, and it would find out halfway
 # through an apply. So a switched-on feature's secret version is read at PLAN time

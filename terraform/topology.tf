@@ -74,6 +74,7 @@ locals {
         cpu             = subscriber.cpu
         timeout_seconds = subscriber.timeoutSeconds
         concurrency     = subscriber.concurrency
+        max_instances   = subscriber.maxInstances
       }
     },
     {

@@ -15,7 +15,6 @@ gives remove_background a 2 s timeout and the webhook 5 deliveries.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import threading
@@ -38,7 +37,7 @@ from tests.fakes.http import FakeHttpServer, Reply
 
 DATA = Path(__file__).parent / "data"
 ENVELOPE = json.loads((DATA / "pubsub" / "emulator_push_envelope.json").read_text())
-PHOTO = sorted((DATA / "photos").glob("*.jpg"))[0]
+PHOTO = min((DATA / "photos").glob("*.jpg"))
 WEBHOOK_SECRET = "strict-standins-webhook-secret"
 
 

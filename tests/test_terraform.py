@@ -97,6 +97,8 @@ def all_functions(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
     functions[handler["name"]] = {**handler, "trigger": "pubsub"}
     for function in topology["httpFunctions"]:
         functions[function["name"]] = {**function, "trigger": "http"}
+    for subscriber in topology.get("subscribers", []):
+        functions[subscriber["name"]] = {**subscriber, "trigger": "pubsub"}
     return functions
 
 
@@ -281,7 +283,9 @@ def test_service_agents_are_created_before_they_are_granted(plan):
         for c in plan.changes
         if c.module == "module.messaging" and c.type.endswith("_iam_member") and c.name.startswith("agent_")
     ]
-    assert len(agent_grants) == 1 + 1 + 5  # dead-letter topic, pusher token creator, each stage subscription
+    # dead-letter topic, pusher token creator, each stage subscription; per subscriber (the webhook):
+    # its dead-letter topic and its subscription
+    assert len(agent_grants) == 1 + 1 + 5 + 2
     for grant in agent_grants:
         assert grant.after_unknown.get("member") is True  # the identity resource's member, known once it exists
     for change in plan.changes:  # never a service agent email built from the project number
@@ -361,6 +365,26 @@ def test_every_stage_has_its_topic_and_a_dead_lettered_push_subscription(plan, t
     assert handler["ack_deadline_seconds"] == topology["failureHandler"]["timeoutSeconds"] + 10
 
 
+def test_the_webhook_has_its_own_dead_lettered_subscription_on_results(plan, topology):
+    """The webhook function is pushed from its own subscription on the results topic: Pub/Sub's
+    retry policy (topology.json's backoff, up to maxDeliveryAttempts) carries a receiver's outage,
+    then its own dead-letter topic, kept 7 days in a pull subscription."""
+    (spec,) = topology["subscribers"]
+    assert spec["topic"] == "results" and "webhook" in all_functions(topology)
+    subscription = plan.by_index("google_pubsub_subscription", "subscriber")[spec["name"]].after
+    assert subscription["name"].endswith("-webhook-push")
+    assert subscription["dead_letter_policy"][0]["max_delivery_attempts"] == spec["maxDeliveryAttempts"]
+    retry = subscription["retry_policy"][0]
+    assert (retry["minimum_backoff"], retry["maximum_backoff"]) == (
+        f"{spec['minimumBackoffSeconds']}s", f"{spec['maximumBackoffSeconds']}s")
+    assert subscription["ack_deadline_seconds"] == spec["timeoutSeconds"] + 10
+    assert subscription["push_config"][0]["oidc_token"]
+    topics = {c.after["name"] for c in plan.of_type("google_pubsub_topic")}
+    assert topology["topics"][spec["deadLetterTopic"]] in topics
+    parked = plan.by_index("google_pubsub_subscription", "subscriber_dead_letter")[spec["name"]].after
+    assert parked["message_retention_duration"] == "604800s" and not parked.get("push_config")
+
+
 def test_max_delivery_attempts_reaches_every_stage_subscription(full, full_vars):
     attempts = full_vars["max_delivery_attempts"]
     for change in full.by_index("google_pubsub_subscription", "stage").values():
@@ -407,11 +431,11 @@ def test_secrets_are_mounted_only_where_used_and_only_when_enabled(plan, full, t
     http = {f["name"] for f in topology["httpFunctions"]}
     # A first apply needs no operator-supplied value: only the generated bearer secret is mounted.
     assert mounted(plan) == {"CLOSET_UPLOAD_URL_SECRET": http}
-    publishes_results = {n for n, f in all_functions(topology).items() if "results" in f["publishes"]}
+    # Only the webhook function signs webhook calls (pushed from its own subscription on results).
     assert mounted(full) == {
         "CLOSET_REMOVEBG_API_KEY": {"remove_background"},
         "CLOSET_GEMINI_API_KEY": {"expand"},
-        "CLOSET_WEBHOOK_SECRET": publishes_results,
+        "CLOSET_WEBHOOK_SECRET": {"webhook"},
         "CLOSET_UPLOAD_URL_SECRET": http,
     }
     secret_ids = {c.after["secret_id"] for c in full.of_type("google_secret_manager_secret")}
@@ -523,7 +547,7 @@ def test_invokers_are_the_pusher_and_the_app_only(plan, full, full_vars, topolog
 def test_service_account_ids_are_valid_and_distinct(plan, full):
     for planned in (plan, full):
         ids = [c.after["account_id"] for c in planned.of_type("google_service_account")]
-        assert len(ids) == len(set(ids)) == 10  # 8 functions, the pusher, the build
+        assert len(ids) == len(set(ids)) == 11  # 9 functions, the pusher, the build
         for value in ids:
             assert re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value), f"invalid service account id {value}"
 

@@ -37,6 +37,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 log = logging.getLogger("closet.dev.strict_gcs")
 
@@ -156,7 +157,7 @@ def classify(method: str, path: str, query: dict[str, str], body: bytes) -> Oper
 
 def _name_in_upload(body: bytes) -> str | None:
     """The object name of a multipart or resumable upload: the JSON metadata at the body's start."""
-    match = re.search(rb'\{.*?"name"\s*:\s*"((?:[^"\\]|\\.)*)"', body[:65536], re.S)
+    match = re.search(rb'\{.*?"name"\s*:\s*"((?:[^"\\]|\\.)*)"', body[:65536], re.DOTALL)
     return json.loads(b'"' + match[1] + b'"') if match else None
 
 
@@ -177,9 +178,9 @@ def check_signed_url(method: str, raw_path: str, query_pairs: list[tuple[str, st
         raise xml_error(400, "AuthorizationQueryParametersError", "Unsupported X-Goog-Algorithm.")
     try:
         signed_at = datetime.datetime.strptime(params["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
+            tzinfo=datetime.UTC).timestamp()
         expires = int(params["X-Goog-Expires"])
-        email, scope_date, _location, _service, _request = params["X-Goog-Credential"].split("/")
+        email, _date, _location, _service, _request = params["X-Goog-Credential"].split("/")
         signature = binascii.unhexlify(params["X-Goog-Signature"])
     except (ValueError, binascii.Error):
         raise xml_error(400, "AuthorizationQueryParametersError", "Malformed X-Goog-* query parameter.") from None
@@ -190,7 +191,7 @@ def check_signed_url(method: str, raw_path: str, query_pairs: list[tuple[str, st
     if signed_at > now + 60:
         raise xml_error(400, "AuthorizationQueryParametersError", "X-Goog-Date is in the future.")
     if now > signed_at + expires:
-        expired_at = datetime.datetime.fromtimestamp(signed_at + expires, datetime.timezone.utc)
+        expired_at = datetime.datetime.fromtimestamp(signed_at + expires, datetime.UTC)
         raise xml_error(400, "ExpiredToken", f"Request signature expired at: {expired_at.isoformat()}")
     public_key = signers.get(email)
     if public_key is None:
@@ -327,7 +328,7 @@ def _handler(front: StrictGcs, listener: str) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _any  # noqa: N815
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _any
 
     return Handler
 
@@ -345,7 +346,7 @@ def from_config(config: dict) -> tuple[StrictGcs, dict[str, int]]:
     signers, keys = {}, {}
     for email, signer in config.get("signers", {}).items():
         signers[email] = signer["principal"]
-        pem = json.loads(open(signer["keyFile"]).read())["private_key"].encode()
+        pem = json.loads(Path(signer["keyFile"]).read_text())["private_key"].encode()
         keys[email] = load_pem_private_key(pem, password=None).public_key()
     rate = config.get("rate", {})
     front = StrictGcs(config["upstream"], principals, signers=signers, public_keys=keys,
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     """One process for both strict fronts: this one, and the push front (strict_push.py) when the
     config has a "push" section."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    config = json.loads(open((argv or sys.argv[1:])[0]).read())
+    config = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     _front, ports = from_config(config)
     log.info("strict GCS front on %s -> %s", ports, config["upstream"])
     if config.get("push"):

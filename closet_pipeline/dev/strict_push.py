@@ -61,7 +61,7 @@ def _handler(front: PushFront) -> type[BaseHTTPRequestHandler]:
         def log_message(self, fmt, *args):
             pass
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             name, _, rest = self.path.lstrip("/").partition("/")
             base = front.functions.get(name)

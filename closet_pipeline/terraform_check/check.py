@@ -50,6 +50,7 @@ def function_names(topology: dict[str, Any]) -> list[str]:
         [stage["name"] for stage in topology["stages"]]
         + [topology["failureHandler"]["name"]]
         + [function["name"] for function in topology["httpFunctions"]]
+        + [subscriber["name"] for subscriber in topology.get("subscribers", [])]
     )
 
 
