@@ -353,7 +353,7 @@ def test_secrets_never_appear_in_logs_messages_objects_or_results(monkeypatch, c
     assert len(hook_calls) == 4 and all(verify(SECRETS["CLOSET_WEBHOOK_SECRET"], r.body, r.headers[HEADER.lower()])
                                         for r in hook_calls)
     assert [status for _, status, _ in calls] == [200, 401, 401]
-    assert "webhook attempt 1/6 failed" in caplog.text and "background provider removebg failed" in caplog.text
+    assert "webhook answered HTTP 500" in caplog.text and "background provider removebg failed" in caplog.text
 
     out, err = capfd.readouterr()
     places = {
