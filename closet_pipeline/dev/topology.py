@@ -151,6 +151,11 @@ class LocalTopology:
         self._supervisor: threading.Thread | None = None
         self.env = {**DEFAULTS, **{k: v for k, v in os.environ.items() if k.startswith("CLOSET_")}, **(env or {})}
         self.project = self.env["CLOSET_PROJECT_ID"]
+        # Topic ids carry CLOSET_TOPIC_PREFIX, as shared.topology.load and Terraform name them.
+        prefix = self.env.get("CLOSET_TOPIC_PREFIX", "")
+        for stage in self.raw["stages"]:
+            stage["topic"] = prefix + stage["topic"]
+        self.raw["topics"] = {key: prefix + topic for key, topic in self.raw["topics"].items()}
         self.buckets = {area: self.env[setting] for area, setting in AREA_SETTINGS.items()}
         self.max_attempts = max(5, int(self.env["CLOSET_MAX_DELIVERY_ATTEMPTS"]))
         self.ready_timeout_s = ready_timeout_s
