@@ -4,6 +4,7 @@ The code, the local emulator topology and Terraform all read that file."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,7 +62,12 @@ def load() -> Topology:
 
 
 def function_timeout_s(name: str) -> int:
-    """A function's timeout as deployed (`timeoutSeconds`), for the deadlines of what it does."""
+    """A function's timeout as deployed (`timeoutSeconds`), for the deadlines of what it does. Where
+    functions-framework itself enforces a timeout (CLOUD_RUN_TIMEOUT_SECONDS: the local topology sets
+    it, from its own copy of this file), that one is the instance's real limit."""
+    enforced = os.environ.get("CLOUD_RUN_TIMEOUT_SECONDS")
+    if enforced and enforced.isdigit() and int(enforced) > 0:
+        return int(enforced)
     raw = json.loads(TOPOLOGY_FILE.read_text())
     specs = [*raw["stages"], raw["failureHandler"], *raw.get("httpFunctions", []), *raw.get("subscribers", [])]
     return int(next(spec["timeoutSeconds"] for spec in specs if spec["name"] == name))

@@ -5,10 +5,10 @@ In-process (LocalPipeline, the same stage and dispatcher code as the functions):
 5xx/429 (the next provider serves; none left: retried, dead-lettered, RETRIES_EXHAUSTED), and a
 concurrent duplicate of the message that finishes a job.
 
-On the emulator topology (one per module, CLOSET_MAX_DELIVERY_ATTEMPTS=5, a webhook receiver that
-can refuse connections or answer 500): a stage's process SIGKILLed mid-photo and started again,
-the same message delivered twice at once, the same bytes uploaded twice at once, the webhook
-receiver failing for a while or for good, a small soak (closet_pipeline/dev/soak.py), and no secret in any log.
+On the strict emulator topology (one per module, a webhook receiver that can refuse connections or
+answer 500): a stage's process SIGKILLed mid-photo and started again by the topology, the same
+message delivered twice at once, the same bytes uploaded twice at once, the webhook receiver
+failing for a while (retried by Pub/Sub), a small soak (closet_pipeline/dev/soak.py), and no secret in any log.
 
 Bad input is tests/test_bad_input.py; the poison message (dead-lettered after 5 deliveries, then
 reported once) is tests/test_topology.py::test_poison_message_is_dead_lettered_and_reported_once.
@@ -28,7 +28,7 @@ import pytest
 
 from closet_pipeline.adapters.memory import MemoryBlobStore
 from closet_pipeline.dev.soak import base_photos, run_soak, variant
-from closet_pipeline.dev.topology import LocalTopology
+from closet_pipeline.dev.topology import TOPOLOGY_JSON, LocalTopology
 from closet_pipeline.local_run import LocalPipeline, MemoryWorkImages, all_stages
 from shared.adapters.bus.base import Bus
 from shared.config import Settings
@@ -355,16 +355,21 @@ def provider():
 
 
 @pytest.fixture(scope="module")
-def topo(receiver, provider):
+def topo(receiver, provider, tmp_path_factory):
     """The topology with remove.bg (a local fake that can hold a photo) first in the chain and
     IS-Net behind it: deterministic and fast fault tests; `python -m closet_pipeline.dev.soak` and
-    tests/test_topology.py run the model itself."""
+    tests/test_topology.py run the model itself. remove_background gets a 20 s timeout (a copy of
+    topology.json): a killed delivery's in-progress lease lasts that long, not 120 s."""
     # THREADS: each function process stands for several instances, as Cloud Functions scales out,
-    # so a duplicated message can run beside its original.
-    env = {"THREADS": "4", "CLOSET_WEBHOOK_URL": receiver.url, "CLOSET_MAX_DELIVERY_ATTEMPTS": "5",
-           "CLOSET_EXPAND_POLICY": "never",
+    # so a duplicated message can run beside its original. No CLOSET_MAX_DELIVERY_ATTEMPTS: the
+    # topology picks enough deliveries for the retries to outlast the longest timeout, as in the cloud.
+    env = {"THREADS": "4", "CLOSET_WEBHOOK_URL": receiver.url, "CLOSET_EXPAND_POLICY": "never",
            "CLOSET_BACKGROUND_PROVIDERS": "removebg,local", "CLOSET_REMOVEBG_URL": provider.url, **SECRETS}
-    topology = LocalTopology(env)
+    raw = json.loads(TOPOLOGY_JSON.read_text())
+    next(s for s in raw["stages"] if s["name"] == "remove_background")["timeoutSeconds"] = 20
+    copy = tmp_path_factory.mktemp("reliability") / "topology.json"
+    copy.write_text(json.dumps(raw))
+    topology = LocalTopology(env, topology_file=copy)
     try:
         topology.start()
         topology.rb_tap = topology.add_pull_subscription(topology.topic_of("remove_background"), "rel-tap-rb")
@@ -437,7 +442,8 @@ def assert_one_clean_result(topo: LocalTopology, receiver: Receiver, job_id: str
 def test_stage_killed_mid_photo_is_redelivered_and_finishes_once(topo, receiver, provider):
     """SIGKILL remove_background's process group while a photo is inside it (its provider call in
     flight): the topology starts it again on the same port (as Cloud Run starts a new instance),
-    Pub/Sub redelivers, the handler sees delivery attempt 2, and the photo finishes once."""
+    Pub/Sub redelivers (each redelivery waits while the dead delivery's in-progress lease, the
+    function's 20 s, runs out), the handler sees the delivery attempt, and the photo finishes once."""
     before = len(provider.arrivals)
     provider.hold_next(60)
     job = topo.upload_job(fresh_photo(topo, 0), "rel", "killed", "photo.jpg")

@@ -349,3 +349,25 @@ def test_a_function_that_dies_is_started_again(topo):
     assert _wait_until(lambda: ("status", -9) in topo.restarts, 30), topo.restarts
     assert _http(f"{url}/?userId=u&jobId=nothing")[0] == 401  # answering again (no bearer token)
     print(f"status killed: answering again {time.monotonic() - killed:.1f} s later")
+
+
+def test_a_signed_upload_carries_the_pick_it_was_signed_with(topo):
+    """upload_url signs the user's pick (x-goog-meta-category) into the URL: the PUT goes through
+    with that value, directly and through the demo page's proxy, and is refused with another."""
+    from closet_pipeline.dev.web import DevWeb
+
+    body = {"userId": "strict", "clothId": "pick", "fileName": "p.jpg", "contentType": "image/jpeg",
+            "category": "SHOES"}
+    status, raw = _http(topo.functions["upload_url"], "POST", json.dumps(body).encode(),
+                        {"Content-Type": "application/json", "Authorization": f"Bearer {topo.upload_url_secret}"})
+    assert status == 200, raw
+    answer = json.loads(raw)
+    assert answer["headers"]["x-goog-meta-category"] == "SHOES"
+    data = b"not a photo"  # ingest refuses it at once: no model run for this test
+    picked_other = {**answer["headers"], "x-goog-meta-category": "TOP"}
+    assert _http(answer["url"], "PUT", data, picked_other)[0] == 403
+    with DevWeb(topo.functions, topo.public_gcs_url) as web:
+        through_page = web.url + "/gcs" + answer["url"][len(topo.public_gcs_url):]
+        assert _http(through_page, "PUT", data, answer["headers"])[0] == 200
+    blob = _client(topo, "admin").bucket(topo.buckets["uploads"]).get_blob(answer["objectKey"])
+    assert blob is not None and blob.size == len(data)

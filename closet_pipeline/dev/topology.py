@@ -57,7 +57,6 @@ DEFAULTS = {
     "CLOSET_WORK_BUCKET": "closet-work",
     "CLOSET_RESULTS_BUCKET": "closet-results",
     "CLOSET_CACHE_BUCKET": "closet-cache",
-    "CLOSET_MAX_DELIVERY_ATTEMPTS": "5",
 }
 AREA_SETTINGS = {"uploads": "CLOSET_UPLOADS_BUCKET", "work": "CLOSET_WORK_BUCKET",
                  "results": "CLOSET_RESULTS_BUCKET", "cache": "CLOSET_CACHE_BUCKET"}
@@ -157,7 +156,13 @@ class LocalTopology:
             stage["topic"] = prefix + stage["topic"]
         self.raw["topics"] = {key: prefix + topic for key, topic in self.raw["topics"].items()}
         self.buckets = {area: self.env[setting] for area, setting in AREA_SETTINGS.items()}
-        self.max_attempts = max(5, int(self.env["CLOSET_MAX_DELIVERY_ATTEMPTS"]))
+        # Deliveries before a stage's message is dead-lettered: CLOSET_MAX_DELIVERY_ATTEMPTS, else enough
+        # for the retries to outlast the longest function timeout, as Terraform's policy does in the
+        # cloud (10 x 10-60 s, ~430 s > 120 s): a delivery that died holds its in-progress lease
+        # that long, and its message must still be there when the lease expires.
+        given = self.env.get("CLOSET_MAX_DELIVERY_ATTEMPTS")
+        longest = max(int(spec.get("timeoutSeconds", 60)) for spec in self.function_specs())
+        self.max_attempts = max(5, int(given)) if given else _attempts_to_outlast(longest + 10, retry_backoff_s)
         self.ready_timeout_s = ready_timeout_s
         self.retry_backoff_s = retry_backoff_s
         self.watch_enabled = watch
@@ -731,9 +736,9 @@ class LocalTopology:
                 name = proc.name.removeprefix("function-")
                 code = proc.popen.returncode
                 print(f"closet-dev: function {name} exited ({code}); starting it again", file=sys.stderr, flush=True)
+                self.restarts.append((name, code))  # before: whoever waits may see it answer first
                 try:
                     self._respawn(name, proc)
-                    self.restarts.append((name, code))
                 except TopologyError as exc:
                     log.error("function %s could not be restarted: %s", name, exc)
             time.sleep(0.5)
@@ -766,6 +771,14 @@ def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None
     blob.metadata = metadata or None
     blob.upload_from_string(data, content_type=content_type)
     return UploadedJob(key, int(blob.generation), job_id_for(key, blob.generation))
+
+
+def _attempts_to_outlast(seconds: float, backoff_s: tuple[int, int]) -> int:
+    """Deliveries whose backoff (doubling from the minimum up to the maximum) adds up to `seconds`."""
+    attempts, waited, wait = 1, 0.0, float(backoff_s[0])
+    while waited < seconds and attempts < 100:  # Pub/Sub allows at most 100
+        waited, wait, attempts = waited + wait, min(wait * 2, float(backoff_s[1])), attempts + 1
+    return max(5, attempts)
 
 
 def _result_doc(data: bytes):

@@ -34,6 +34,9 @@ log = logging.getLogger("closet.dev.web")
 WEB_ROOT = REPO_ROOT / "clients" / "web"
 MAX_BODY = 64 * 1024 * 1024  # more than CLOSET_MAX_UPLOAD_BYTES: the bucket, not the proxy, refuses
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "x-goog-content-length-range", "range")
+# Signed headers of an upload URL (the user's pick, x-goog-meta-category): the strict front checks
+# their values against the signature, so they must reach it unchanged.
+FORWARDED_HEADER_PREFIXES = ("x-goog-meta-",)
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".css": "text/css",
          ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
 
@@ -147,7 +150,8 @@ def _handler(web: DevWeb) -> type[BaseHTTPRequestHandler]:
                 self._send(502, b'{"error": "not running in this topology"}', {"Content-Type": "application/json"})
                 return
             upstream = urllib.parse.urlsplit(base)
-            headers = {k: v for k, v in self.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
+            headers = {k: v for k, v in self.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS
+                       or k.lower().startswith(FORWARDED_HEADER_PREFIXES)}
             if body is not None:
                 headers["Content-Length"] = str(len(body))
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=web.timeout_s)

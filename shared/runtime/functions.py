@@ -17,6 +17,7 @@ from shared.errors import InvalidObjectPath
 from shared.runtime.dispatch import Dispatcher
 from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
 from shared.runtime.logs import configure_logging
+from shared.topology import function_timeout_s
 from shared.stages.context import StageContext, StoredWorkImages
 
 log = logging.getLogger("closet.function")
@@ -68,7 +69,7 @@ def stage_function(stage: ModuleType):
     def on_message(pushed: PushedMessage) -> None:
         # The request's deadline, from the timeout Terraform deploys (topology.json): leases and
         # retry loops inside the stage stay within it.
-        deadline = time.monotonic() + dispatcher(stages).topology.stage(name).timeout_s
+        deadline = time.monotonic() + function_timeout_s(name)
         dispatcher(stages).handle(name, pushed.data, pushed.delivery_attempt, deadline)
 
     return _pushed_handler(on_message, lambda: dispatcher(stages).warm_up(name))
@@ -102,7 +103,6 @@ def webhook_function():
     import time
 
     from shared.runtime.webhook import WebhookSender
-    from shared.topology import function_timeout_s
 
     timeout_s = function_timeout_s("webhook")
     senders: list = []
