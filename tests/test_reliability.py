@@ -10,8 +10,8 @@ answer 500): a stage's process SIGKILLed mid-photo and started again by the topo
 message delivered twice at once, the same bytes uploaded twice at once, the webhook receiver
 failing for a while (retried by Pub/Sub), a small soak (closet_pipeline/dev/soak.py), and no secret in any log.
 
-Bad input is tests/test_bad_input.py; the poison message (dead-lettered after 5 deliveries, then
-reported once) is tests/test_topology.py::test_poison_message_is_dead_lettered_and_reported_once.
+Bad input is tests/test_bad_input.py; the poison message (INTERNAL_ERROR on its 3rd delivery,
+reported once) is tests/test_topology.py::test_poison_message_ends_internal_error_on_its_third_delivery.
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ def test_refused_path_starts_no_job(topo):
     assert not [d for d in topo.dead_letters if key.encode() in d]
 
 
-def test_poison_message_is_dead_lettered_and_reported_once(topo, webhook):
+def test_poison_message_ends_internal_error_on_its_third_delivery(topo, webhook):
     """A message whose cut-out is not an image: PIL's error is no PipelineError (a bug, as far as
     the pipeline knows), so it is retried, and the delivery Pub/Sub numbers 3 (deliveryAttempt,
     added by the push front as Pub/Sub adds it) ends the job INTERNAL_ERROR: not dead-lettered."""
