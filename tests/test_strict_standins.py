@@ -347,7 +347,8 @@ def test_a_function_that_dies_is_started_again(topo):
     killed = time.monotonic()
     assert _http(url)[0] == 0  # nobody listens now
     assert _wait_until(lambda: ("status", -9) in topo.restarts, 30), topo.restarts
-    assert _http(f"{url}/?userId=u&jobId=nothing")[0] == 401  # answering again (no bearer token)
+    # Answering again (401: no bearer token) once the new process is up.
+    assert _wait_until(lambda: _http(f"{url}/?userId=u&jobId=nothing")[0] == 401, 30)
     print(f"status killed: answering again {time.monotonic() - killed:.1f} s later")
 
 
