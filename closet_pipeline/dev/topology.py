@@ -835,7 +835,8 @@ def run_dev(env: dict[str, str] | None = None) -> int:
         topo.start()
         info = topo.describe()
         print(f"Pub/Sub emulator   PUBSUB_EMULATOR_HOST={info['pubsub']}  (project {info['project']})")
-        print(f"fake-gcs-server    STORAGE_EMULATOR_HOST={info['gcs']}")
+        print(f"storage            STORAGE_EMULATOR_HOST={info['gcs']}  (owner rights; signed URLs: {info['gcsPublic']})")
+        print(f"                   fake-gcs-server at {info['gcsUpstream']}; strict stand-ins: {info['strict']}")
         print(f"buckets            {', '.join(f'{a}={b}' for a, b in info['buckets'].items())}")
         for name, url in info["functions"].items():
             print(f"function {name:<17} {url}")
