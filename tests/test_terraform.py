@@ -476,6 +476,19 @@ def test_a_switched_on_secret_without_a_version_fails_the_plan(base):
     assert "gemini" not in message and "webhook-secret" not in message
 
 
+def test_retries_that_end_before_a_timeout_fail_the_plan(base):
+    """A dead delivery's in-progress lease lasts its function's timeout; retries that stop sooner would
+    dead-letter the photo in flight (the local topology follows the same rule)."""
+    from closet_pipeline.terraform_check.check import TerraformFailed
+
+    copy = shared_workspace(base)
+    with pytest.raises(TerraformFailed) as failed:
+        copy.plan("-var=project_id=closet-check", "-var=max_delivery_attempts=5", "-var=retry_minimum_backoff_seconds=10",
+                  "-var=retry_maximum_backoff_seconds=10", name="short-retries")
+    message = " ".join(failed.value.stderr.split())
+    assert "The retries of remove_background (5 deliveries, 10-10 s backoff: at least 40 s) end before its 120 s timeout" in message
+
+
 def test_only_generated_secrets_get_a_value_and_it_is_sensitive(plan):
     versions = plan.of_type("google_secret_manager_secret_version")
     assert [v.index for v in versions] == ["upload-url-secret"]

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from types import ModuleType
-from typing import Callable
 
 from shared.adapters.bus import Bus
-from shared.documents import ResultDocument
 from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, TransientError
 from shared.messages import Job, StageMessage, decode
 from shared.runtime import job_end
@@ -33,13 +31,12 @@ class Dispatcher:
     """`stages` maps a stage's name to its module (`accepts`, `emits`, `run`, `warm_up`)."""
 
     def __init__(self, ctx: StageContext, bus: Bus, stages: dict[str, ModuleType], *,
-                 topology: Topology | None = None, on_result: Callable[[ResultDocument], None] | None = None) -> None:
+                 topology: Topology | None = None) -> None:
         self.ctx = ctx
         self.bus = bus
         self.stages = stages
         self.topology = topology or load_topology()
         self.records = OutcomeRecords(ctx.store)
-        self.on_result = on_result  # e.g. the webhook; after the result is on its topic
 
     # -- entry points ------------------------------------------------------------------------
     def handle(self, stage_name: str, data: bytes, attempt: int = 1, deadline: float | None = None) -> None:
@@ -134,10 +131,7 @@ class Dispatcher:
         """Whether this delivery published the job's result just now."""
         if outcome.result is None:
             return False
-        published = job_end.publish(outcome.result, self.ctx.store, self.bus, self.topology, claimer)
-        if published is not None and self.on_result is not None:
-            self.on_result(published)
-        return published is not None
+        return job_end.publish(outcome.result, self.ctx.store, self.bus, self.topology, claimer) is not None
 
     def _refuse(self, stage_name: str, data: bytes, error: InvalidMessage) -> None:
         job = job_end.salvage_job(data)

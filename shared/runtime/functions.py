@@ -17,8 +17,8 @@ from shared.errors import InvalidObjectPath
 from shared.runtime.dispatch import Dispatcher
 from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
 from shared.runtime.logs import configure_logging
-from shared.topology import function_timeout_s
 from shared.stages.context import StageContext, StoredWorkImages
+from shared.topology import function_timeout_s
 
 log = logging.getLogger("closet.function")
 _DISPATCHERS: dict[str, Dispatcher] = {}

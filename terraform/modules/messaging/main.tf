@@ -5,6 +5,11 @@
 locals {
   pubsub_agent = var.pubsub_agent_member
 
+  # The shortest time Pub/Sub spends redelivering a failing message: the backoff doubles from the
+  # minimum up to the maximum between deliveries.
+  retry_window_s = sum([for k in range(var.max_delivery_attempts - 1) :
+  min(var.maximum_backoff_seconds, var.minimum_backoff_seconds * pow(2, k))])
+
   # A push request lasts up to the ack deadline; it must outlive the function's timeout, or Pub/Sub
   # would redeliver a message that is still being worked on. 600 s is Pub/Sub's maximum.
   ack_margin_seconds = 10
@@ -93,6 +98,15 @@ resource "google_pubsub_subscription" "stage" {
   retry_policy {
     minimum_backoff = "${var.minimum_backoff_seconds}s"
     maximum_backoff = "${var.maximum_backoff_seconds}s"
+  }
+
+  lifecycle {
+    # A delivery that dies keeps its in-progress lease (shared/runtime/outcomes.py) for as long as the
+    # function may run; the redeliveries are refused until then, so they must outlast it.
+    precondition {
+      condition     = local.retry_window_s >= var.stage_timeouts[each.key]
+      error_message = "The retries of ${each.key} (${var.max_delivery_attempts} deliveries, ${var.minimum_backoff_seconds}-${var.maximum_backoff_seconds} s backoff: at least ${local.retry_window_s} s) end before its ${var.stage_timeouts[each.key]} s timeout: a dead delivery's lease would dead-letter the photo. Raise max_delivery_attempts or the backoff."
+    }
   }
 
   # Never expire: a quiet month must not delete the pipeline.
