@@ -53,4 +53,4 @@ bench: model
 
 # 200 uploads within a minute through the emulator topology (RELIABILITY.md).
 soak: model
-	$(BIN)/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --timeout 900
+	$(BIN)/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --many 2 --timeout 900

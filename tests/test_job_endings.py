@@ -315,21 +315,16 @@ def test_no_progress_after_the_end_and_sequences_grow(settings, removebg, photo_
 
 # 5 -------------------------------------------------------------------------------------------------
 def eight_garments() -> bytes:
-    """The repository's four garment photos, twice, tiled apart on white: eight garments in one photo."""
+    """The repository's four garment photos, twice, tiled apart on white (as `make soak` makes them)."""
     import io
 
     from PIL import Image
 
+    from closet_pipeline.dev.soak import tiled
     from tests.conftest import PHOTOS
 
-    tiles = [Image.open(path).convert("RGB") for path in sorted(PHOTOS.glob("*.jpg"))] * 2
-    side, gap = 300, 60
-    canvas = Image.new("RGB", (4 * side + 5 * gap, 2 * side + 3 * gap), "white")
-    for index, tile in enumerate(tiles):
-        tile.thumbnail((side, side))
-        canvas.paste(tile, (gap + (index % 4) * (side + gap), gap + (index // 4) * (side + gap)))
     out = io.BytesIO()
-    canvas.save(out, "JPEG", quality=92)
+    tiled([Image.open(path).convert("RGB") for path in sorted(PHOTOS.glob("*.jpg"))]).save(out, "JPEG", quality=92)
     return out.getvalue()
 
 

@@ -583,13 +583,16 @@ def test_webhook_receiver_down_for_a_while_gets_the_result_after(topo, receiver)
 @needs_emulators
 @pytest.mark.usefixtures("logs_on_failure")
 def test_small_soak(topo, receiver):
-    """`make soak` in small: 8 uploads in 4 s, one with fresh bytes (a full run), seven repeats of
-    a finished photo (cache hits). The full-size soak with the model is `python -m closet_pipeline.dev.soak`."""
-    report = run_soak(topo, count=8, over_s=4, fresh=1, distinct=1, repeat_of=[cached_photo(topo)],
-                      timeout_s=JOB_TIMEOUT, user_id="soak", webhook=receiver, log=lambda message: None)
+    """`make soak` in small: 8 uploads in 4 s, one with fresh bytes (a full run of a photo of eight
+    garments), seven repeats of a finished photo (cache hits), every stage message published twice.
+    The full-size soak with the model is `python -m closet_pipeline.dev.soak`."""
+    report = run_soak(topo, count=8, over_s=4, fresh=1, distinct=1, repeat_of=[cached_photo(topo)], many=1,
+                      duplicate=True, timeout_s=JOB_TIMEOUT, user_id="soak", webhook=receiver,
+                      log=lambda message: None)
     print(report.table())
     assert report.sent == report.received == 8
-    assert report.lost == report.duplicated == report.failed == 0
+    assert report.lost == report.duplicated == report.failed == report.overwritten == 0
+    assert report.many_garments == 1 and report.items_per_many[0] >= 2 and report.duplicated_messages >= 8
     assert report.webhook_jobs == 8 and report.webhook_duplicated == 0 and report.webhook_unverified == 0
     assert report.cache_hits == 7
 

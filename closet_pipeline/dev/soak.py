@@ -1,13 +1,16 @@
 """`make soak`: many uploads within a minute through the emulator topology, and what came back.
 
-    .venv/bin/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --timeout 900
+    .venv/bin/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --many 2 --timeout 900
 
 Starts the whole local topology (closet_pipeline/dev/topology.py: Pub/Sub emulator, fake-gcs-server, one
-functions-framework server per function, all on 127.0.0.1) with a signed-webhook receiver, then
-uploads `--count` photos spread evenly over `--over` seconds and follows the results topic. It reports
+functions-framework server per function, all on 127.0.0.1, behind the strict stand-ins) with a
+signed-webhook receiver, then uploads `--count` photos spread evenly over `--over` seconds and follows
+the results topic. Every stage message is published a second time (Pub/Sub's at-least-once delivery,
+made certain), and `--many` of the fresh uploads are one photo of eight garments (tiled). It reports
 results received, lost (no result by the deadline), duplicated (more than one result for a job),
-failed jobs, throughput, end-to-end p50/p95 (upload start -> result on the results topic), the
-deepest backlog (uploads sent minus jobs answered, at its worst) and the webhook's count.
+overwritten (a stored result.json that is not what was published), failed jobs, throughput,
+end-to-end p50/p95 (upload start -> result on the results topic), the deepest backlog (uploads sent
+minus jobs answered, at its worst) and the webhook's count.
 
 What the uploads are, so the figures can be read honestly: two cores run IS-Net at roughly one photo
 every 5-10 s, so 200 full runs in a minute cannot be absorbed and would measure only the queue.
@@ -63,6 +66,18 @@ def base_photos(limit: int = 10) -> list[Image.Image]:
     return photos[:limit]
 
 
+def tiled(photos: list[Image.Image], count: int = 8, side: int = 300, gap: int = 60) -> Image.Image:
+    """`count` garment photos tiled apart on white, four to a row: a photo of many garments."""
+    columns = min(4, count)
+    rows = -(-count // columns)
+    canvas = Image.new("RGB", (columns * side + (columns + 1) * gap, rows * side + (rows + 1) * gap), "white")
+    for index in range(count):
+        tile = photos[index % len(photos)].copy()
+        tile.thumbnail((side, side))
+        canvas.paste(tile, (gap + (index % columns) * (side + gap), gap + (index // columns) * (side + gap)))
+    return canvas
+
+
 def variant(photo: Image.Image, tag: int, salt: bytes) -> bytes:
     """The photo as JPEG with one corner pixel set from (salt, tag): other bytes, the same picture."""
     image = photo.copy()
@@ -95,6 +110,10 @@ class SoakReport:
     p95_s: float = 0.0
     max_s: float = 0.0
     deepest_backlog: int = 0
+    many_garments: int = 0  # uploads that were one photo of eight garments
+    items_per_many: list[int] = field(default_factory=list)  # garments found in each of them
+    duplicated_messages: int = 0  # stage messages published a second time (every one, with --duplicate)
+    overwritten: int = 0  # jobs whose stored result.json is not the result that was published first
     webhook_jobs: int | None = None
     webhook_duplicated: int | None = None
     webhook_unverified: int | None = None
@@ -105,7 +124,7 @@ class SoakReport:
         return self.cache_hits / self.received if self.received else 0.0
 
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.failed == 0
+        return self.lost == 0 and self.duplicated == 0 and self.failed == 0 and self.overwritten == 0
 
     def table(self) -> str:
         rows = [
@@ -119,6 +138,9 @@ class SoakReport:
             ("throughput", f"{self.throughput_per_s:.2f} results/s over {self.elapsed_seconds:.1f} s"),
             ("end to end p50 / p95 / max", f"{self.p50_s:.2f} s / {self.p95_s:.2f} s / {self.max_s:.2f} s"),
             ("deepest backlog", f"{self.deepest_backlog} uploads without a result"),
+            ("eight-garment photos", f"{self.many_garments} (garments found: {self.items_per_many or '-'})"),
+            ("stage messages duplicated", str(self.duplicated_messages)),
+            ("results overwritten", str(self.overwritten)),
         ]
         if self.webhook_jobs is not None:
             rows.append(("webhook", f"{self.webhook_jobs} jobs, {self.webhook_duplicated} duplicated, "
@@ -176,13 +198,51 @@ class _ResultTap:
         self.client.close()
 
 
+class _Duplicator:
+    """Publishes every stage message once more, as Pub/Sub's at-least-once delivery may: a pull
+    subscription on each stage topic republishes what it sees, marked so copies are not copied again."""
+
+    MARK = "soakDuplicate"
+
+    def __init__(self, topo, run: str) -> None:
+        from google.cloud import pubsub_v1
+
+        self.topo, self.count, self.lock = topo, 0, threading.Lock()
+        self.client = pubsub_v1.SubscriberClient()
+        self.paths, self.futures = [], []
+        for stage in topo.stages:
+            path = topo.add_pull_subscription(stage["topic"], f"soak-dup-{stage['name'].replace('_', '-')}-{run}")
+            self.paths.append(path)
+            self.futures.append(self.client.subscribe(path, lambda m, t=stage["topic"]: self._copy(t, m)))
+
+    def _copy(self, topic: str, message) -> None:
+        message.ack()
+        if message.attributes.get(self.MARK) or message.attributes.get("warmup"):
+            return
+        self.topo.publish(topic, message.data, {**dict(message.attributes), self.MARK: "1"})
+        with self.lock:
+            self.count += 1
+
+    def close(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        for path in self.paths:
+            try:
+                self.client.delete_subscription(request={"subscription": path})
+            except Exception:
+                pass
+        self.client.close()
+
+
 def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, distinct: int = 10,
              timeout_s: float = 900.0, user_id: str = "soak", webhook=None, grace_s: float = 3.0,
-             repeat_of: list[bytes] | None = None,
+             repeat_of: list[bytes] | None = None, many: int = 0, duplicate: bool = False,
              log=lambda message: print(message, file=sys.stderr, flush=True)) -> SoakReport:
     """Prime `distinct` photos, then upload `count` photos over `over_s` seconds through a started
     LocalTopology and follow their results until all are in or `timeout_s` has passed.
-    `repeat_of`: photos this topology has already processed, repeated instead of priming new ones."""
+    `repeat_of`: photos this topology has already processed, repeated instead of priming new ones.
+    `many`: that many of the fresh uploads are one photo of eight garments. `duplicate`: every stage
+    message is published a second time."""
     if not 1 <= count <= MAX_COUNT:
         raise ValueError(f"count must be 1..{MAX_COUNT}")
     over_s = min(max(0.0, over_s), MAX_OVER_S)
@@ -195,6 +255,7 @@ def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, d
     primed = [variant(p, -1 - i, salt) for i, p in enumerate(photos)] if fresh < count and not repeats else []
     report = SoakReport(count=count, fresh=fresh, distinct=len(primed) or len(repeats), over_s=over_s)
     tap = _ResultTap(topo, f"soak-results-{run}")
+    duplicator = _Duplicator(topo, run) if duplicate else None
     hard_deadline = time.monotonic() + timeout_s
     try:
         # Priming: each distinct photo once, in sequence, so its result is in the cache before the clock.
@@ -209,10 +270,13 @@ def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, d
             log(f"primed {len(primed)} photos in {report.prime_seconds:.1f} s")
 
         # Which uploads carry fresh bytes: spread evenly over the run.
-        fresh_at = {round(i * count / fresh) for i in range(fresh)} if fresh else set()
+        fresh_at = sorted({round(i * count / fresh) for i in range(fresh)}) if fresh else []
+        many_at = set(fresh_at[:: max(1, len(fresh_at) // many)][:many]) if many else set()
+        eight = tiled(photos)
         repeats = repeats or primed
-        uploads = [(variant(photos[i % len(photos)], i, salt) if i in fresh_at else repeats[i % len(repeats)])
-                   for i in range(count)]
+        uploads = [(variant(eight, i, salt) if i in many_at else variant(photos[i % len(photos)], i, salt))
+                   if i in fresh_at else repeats[i % len(repeats)] for i in range(count)]
+        many_jobs: set[str] = set()
         sent_at: dict[str, float] = {}
         backlog = 0
         t0 = time.monotonic()
@@ -226,6 +290,8 @@ def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, d
             began = time.monotonic()
             job = topo.upload_job(data, user_id, f"soak-{run}-{i}", "photo.jpg")
             sent_at[job.job_id] = began
+            if i in many_at:
+                many_jobs.add(job.job_id)
             backlog = max(backlog, len(sent_at) - tap.answered(sent_at))
             if (i + 1) % max(1, count // 10) == 0:
                 log(f"sent {i + 1}/{count}, answered {tap.answered(sent_at)}")
@@ -255,11 +321,17 @@ def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, d
                 report.extra_results += len(got) - 1
             if body.get("cacheHit"):
                 report.cache_hits += 1
+            if job_id in many_jobs:
+                report.many_garments += 1
+                report.items_per_many.append(len(body.get("allSegmentedItems") or []))
+            if _overwritten(topo, body):
+                report.overwritten += 1
             if not body.get("success"):
                 report.failed += 1
                 code = str(body.get("errorCode"))
                 report.error_codes[code] = report.error_codes.get(code, 0) + 1
         report.deepest_backlog = backlog
+        report.duplicated_messages = duplicator.count if duplicator else 0
         report.elapsed_seconds = last - t0
         report.throughput_per_s = report.received / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
         report.p50_s, report.p95_s = percentile(latencies, 50), percentile(latencies, 95)
@@ -273,6 +345,26 @@ def run_soak(topo, *, count: int = 200, over_s: float = 60.0, fresh: int = 10, d
         return report
     finally:
         tap.close()
+        if duplicator:
+            duplicator.close()
+
+
+def _overwritten(topo, published: dict) -> bool:
+    """Whether the job's stored result.json says something else than its first published result
+    (links aside: the stored document names files, the published one carries signed links)."""
+    from shared.documents import ResultDocument
+    from shared.layout import results_prefix
+
+    try:
+        first = ResultDocument.model_validate(published)
+        key = results_prefix(first.user_id, first.cloth_id, first.job_id) + "result.json"
+        stored = ResultDocument.model_validate_json(topo.read_object("results", key))
+    except Exception:
+        return True  # unreadable or missing: not what was published
+    links = {"removed_bg_image_url", "segmented_image_url", "inpainted_image_url", "all_segmented_items",
+             "all_expanded_items"}
+    return stored.model_dump(exclude=links) != first.model_dump(exclude=links) or \
+        [i.category for i in stored.all_segmented_items] != [i.category for i in first.all_segmented_items]
 
 
 class WebhookCounter:
@@ -330,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", type=int, default=10,
                         help="uploads with never-seen bytes, i.e. full model runs (default 10; the rest repeat primed photos)")
     parser.add_argument("--distinct", type=int, default=10, help="distinct photos primed into the cache (default 10)")
+    parser.add_argument("--many", type=int, default=2,
+                        help="of the fresh uploads, how many are one photo of eight garments (default 2)")
+    parser.add_argument("--no-duplicate", action="store_true",
+                        help="do not publish every stage message a second time (done by default)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting for results after this (s)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
@@ -348,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         for stage in topo.stages:
             topo.publish(stage["topic"], b"{}", {"warmup": "true"})
         report = run_soak(topo, count=args.count, over_s=args.over, fresh=args.fresh, distinct=args.distinct,
-                          timeout_s=args.timeout, webhook=webhook)
+                          timeout_s=args.timeout, webhook=webhook, many=args.many, duplicate=not args.no_duplicate)
     except TopologyError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 2
@@ -358,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         webhook.close()
     command = "python -m closet_pipeline.dev.soak " + " ".join(
         f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {v}"
-        for k, v in (("count", args.count), ("over", args.over), ("fresh", args.fresh), ("distinct", args.distinct)))
+        for k, v in (("count", args.count), ("over", args.over), ("fresh", args.fresh), ("distinct", args.distinct),
+                     ("many", args.many))) + (" --no-duplicate" if args.no_duplicate else "")
     print(f"\n{command}\n{report.table()}")
     if args.json:
         args.json.write_text(json.dumps({**asdict(report), "cacheHitShare": report.cache_hit_share,
