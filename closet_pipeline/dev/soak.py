@@ -217,7 +217,7 @@ class _Duplicator:
 
     def _copy(self, topic: str, message) -> None:
         message.ack()
-        if message.attributes.get(self.MARK) or message.attributes.get("warmup"):
+        if message.attributes.get(self.MARK):  # a copy is not copied again (a warm-up copy only warms)
             return
         self.topo.publish(topic, message.data, {**dict(message.attributes), self.MARK: "1"})
         with self.lock:
