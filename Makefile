@@ -48,6 +48,15 @@ package: model
 clean:
 	rm -rf out build .pytest_cache
 
+# Retrain both garment models from ../shared/datasets with fixed seeds, rewrite their ONNX files, pins
+# and MODELS.md (about 60 min on 2 shared cores; MODELS.md states the measured time).
+.PHONY: models
+models: $(READY)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
+	$(BIN)/python -m closet_pipeline.train.train_classifier
+	$(BIN)/python -m closet_pipeline.train.train_parser
+	$(BIN)/python -m closet_pipeline.train.evaluate --out MODELS.md
+
 bench: model
 	$(BIN)/python -m closet_pipeline.bench.run --out BENCHMARKS.md
 

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("--out", type=Path, required=True, help="one folder per photo is written here")
     process.add_argument("--store", type=Path, help="local storage and result cache (default OUT/.store)")
     process.add_argument("--category", choices=["TOP", "BOTTOM", "SHOES", "ACC"], help="the category the user picked")
-    process.add_argument("--image-type", choices=["SINGLE_ITEM", "FULL_BODY"], default="SINGLE_ITEM")
+    process.add_argument("--image-type", choices=["auto", "SINGLE_ITEM", "FULL_BODY"], default="auto",
+                         help="what the photo shows; auto: a person in the photo means FULL_BODY")
 
     fetch = commands.add_parser("fetch-model", help="obtain and verify the IS-Net weights")
     fetch.add_argument("--variant", choices=["small", "medium"], help="default: CLOSET_MODEL_VARIANT")

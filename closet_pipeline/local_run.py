@@ -93,7 +93,7 @@ class LocalPipeline:
             self.dispatcher.warm_up(name)
 
     def process_bytes(self, data: bytes, file_name: str, *, user_id: str = "local", cloth_id: str = "cloth",
-                      category: Category | None = None, image_type: ImageType = ImageType.SINGLE_ITEM,
+                      category: Category | None = None, image_type: ImageType | None = None,
                       on_progress: Callable[[ProgressEvent], None] | None = None) -> ResultDocument:
         """Upload the bytes as the app would, run the job to its end and return its result."""
         key = upload_key(user_id, cloth_id, file_name)

@@ -18,7 +18,7 @@ from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
 from closet_pipeline.contact_sheet import contact_sheet
 from closet_pipeline.local_run import LocalPipeline
 from shared.config import Settings
-from shared.documents import ResultDocument
+from shared.documents import ResultDocument, SegmentedItem
 from shared.errors import PipelineError
 from shared.media.image_io import decode, normalise
 from shared.messages import Category, ImageType
@@ -53,7 +53,8 @@ def process_photos(settings: Settings, photos: list[Path], out: Path, store_dir:
             task = bars.add_task(photo.name[:28], total=100, step="uploading")
             document = pipeline.process_bytes(
                 photo.read_bytes(), _safe_file_name(photo.name), cloth_id=_cloth_id(name),
-                category=Category(category) if category else None, image_type=ImageType(image_type),
+                category=Category(category) if category else None,
+                image_type=None if image_type == "auto" else ImageType(image_type),
                 on_progress=lambda e, t=task: bars.update(t, completed=e.progress_percentage, step=e.current_step.value.lower()),
             )
             bars.update(task, completed=100, step="done" if document.success else f"failed: {document.error_code}")
@@ -85,9 +86,15 @@ def export(document: ResultDocument, store: LocalFolderBlobStore, photo: Path, f
     except PipelineError:
         return  # nothing to show for a file that is not a photo
     cutout = decode((folder / exported.removed_bg_image_url).read_bytes()) if exported.removed_bg_image_url else None
-    crops = [(decode((folder / item.url).read_bytes()), f"{item.category.value if item.category else item.label} {item.area_pixels}px")
-             for item in exported.all_segmented_items]
+    crops = [(decode((folder / item.url).read_bytes()), item_caption(item)) for item in exported.all_segmented_items]
     contact_sheet(original, cutout, crops).save(folder / "contact-sheet.png")
+
+
+def item_caption(item: SegmentedItem) -> str:
+    """label, category and confidence: "T-Shirt TOP 0.97"."""
+    category = item.category.value if item.category else "-"
+    confidence = "" if item.confidence is None else f" {item.confidence:.2f}"
+    return f"{item.label} {category}{confidence}"
 
 
 def summary_table(results: list[tuple[str, ResultDocument]]) -> Table:
@@ -97,6 +104,8 @@ def summary_table(results: list[tuple[str, ResultDocument]]) -> Table:
     for stage in STAGE_ORDER:
         table.add_column(STAGE_HEADERS[stage], justify="right")
     table.add_column("total", justify="right")
+    table.add_column("type")
+    table.add_column("items: label category confidence")
     for name, doc in results:
         status = "cache hit" if doc.cache_hit else ("ok" if doc.success else doc.error_code or "failed")
         cells = []
@@ -104,7 +113,9 @@ def summary_table(results: list[tuple[str, ResultDocument]]) -> Table:
             ms = doc.timings.get(stage)
             provider = doc.providers.get(stage)
             cells.append("" if ms is None else f"{ms}" + (f" ({provider})" if provider and stage != "deliver" else ""))
-        table.add_row(name, status, *cells, str(sum(doc.timings.values())))
+        items = "; ".join(item_caption(item) for item in doc.all_segmented_items)
+        kind = doc.image_type.value if doc.image_type else ""
+        table.add_row(name, status, *cells, str(sum(doc.timings.values())), kind, items)
     return table
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import PIPELINE_VERSION
+from shared.providers.garments.pins import PINS as GARMENT_MODEL_PINS
 
 BackgroundProvider = Literal["local", "removebg", "hf-space"]
 DEFAULT_EXPAND_PROMPT = (
@@ -62,7 +63,7 @@ class Settings(BaseSettings):
     provider_timeout_s: float = Field(30.0, gt=0, le=300, description="Timeout for one call to a remote provider.")
 
     # -- segmentation ------------------------------------------------------------------------
-    segmenter: Literal["local", "segformer-http"] = Field("local", description="local (mask components) or segformer-http.")
+    segmenter: Literal["local", "segformer-http"] = Field("local", description="local (in-process garment models: mask components + classifier, or the parser for worn outfits) or segformer-http.")
     segformer_url: str | None = Field(None, description="Base URL of the app's SegFormer API (POST {url}/segment).")
     min_garment_pixels: int = Field(1000, ge=1, description="Smaller parts of the mask are dropped.")
 
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
             "background": list(self.background_providers),
             "model": str(self.model_path) if self.model_path else self.model_variant,
             "segmenter": self.segmenter,
+            "garment_models": sorted(GARMENT_MODEL_PINS.values()),
             "min_garment_pixels": self.min_garment_pixels,
             # Not whether a key is set: only the expand function holds it, and ingest computes this.
             "expand": [self.expand_policy.value, self.generator, self.expand_prompt],

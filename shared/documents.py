@@ -13,7 +13,7 @@ from typing import Callable
 from pydantic import Field
 
 from shared import PIPELINE_VERSION
-from shared.messages import Category, Frozen
+from shared.messages import Category, Frozen, ImageType
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -21,6 +21,7 @@ RESULT_SCHEMA_VERSION = 1
 class SegmentedItem(Frozen):
     label: str
     category: Category | None = None
+    confidence: float | None = None  # the model's probability of the category, 0..1
     area_pixels: int
     bbox: tuple[int, int, int, int]
     url: str
@@ -42,6 +43,7 @@ class ResultDocument(Frozen):
     success: bool
     error_code: str | None = None
     error_message: str | None = None
+    image_type: ImageType | None = None  # the path segmentation took: the upload's, or decided from the photo
     suggested_category: Category | None = None
     segmentation_label: str | None = None
     area_pixels: int | None = None

@@ -58,7 +58,7 @@ class Job(Frozen):
     job_id: Id
     cloth_id: Id
     user_id: Id
-    image_type: ImageType = ImageType.SINGLE_ITEM
+    image_type: ImageType | None = None  # None: not said; the segment stage decides
     category_hint: Category | None = None
     upload: str  # object key of the original upload
     upload_generation: int | None = None  # the exact version the notification named (None: the current one)
@@ -104,6 +104,8 @@ class GarmentFound(StageMessage):
     crop: str
     label: str
     category: Category | None = None
+    confidence: float | None = Field(None, ge=0, le=1)  # the segmenter's probability of the category
+    image_type: ImageType | None = None  # the path the segmenter used; None: it treats every photo alike
     area_pixels: int = Field(ge=0)
     bbox: tuple[int, int, int, int]  # left, top, right, bottom in the working image
     touches_border: bool

@@ -69,7 +69,7 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
             thumb = put(f"items/{index}.thumb.webp", partial(thumbnail_webp, crop_image, settings.thumbnail_side),
                         "image/webp")
             segmented.append(SegmentedItem(label=garment.label, category=garment.category,
-                                           area_pixels=garment.area_pixels, bbox=garment.bbox, url=crop,
+                                           confidence=garment.confidence, area_pixels=garment.area_pixels, bbox=garment.bbox, url=crop,
                                            thumbnail_url=thumb))
             if garment.expanded:
                 shot = put(f"items/{index}.expanded.{fmt}", partial(encode, ctx.images.get(garment.expanded), fmt), kind)
@@ -85,6 +85,7 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
     primary = garments[0]
     document = ResultDocument(
         job_id=job.job_id, cloth_id=job.cloth_id, user_id=job.user_id, success=True,
+        image_type=primary.image_type or job.image_type,
         suggested_category=primary.category, segmentation_label=primary.label, area_pixels=primary.area_pixels,
         removed_bg_image_url=cutout, segmented_image_url=segmented[0].url,
         inpainted_image_url=expanded[0].url if expanded[0].expanded else None,

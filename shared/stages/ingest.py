@@ -33,7 +33,8 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     job = with_upload_choices(job, upload.metadata)
     # The cache is keyed by the bytes (and what the upload asks for), so a repeat upload is served
     # before anything is decoded.
-    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), f"{job.image_type.value}:{settings.fingerprint()}")
+    kind = job.image_type.value if job.image_type else "auto"  # not said: the segment stage decides
+    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), f"{kind}:{settings.fingerprint()}")
     entry = cache.lookup(ctx.store, cache_key) if settings.cache_enabled else None
     if entry is not None:
         if not ctx.claim_end(job.job_id):

@@ -1,5 +1,6 @@
 """Stage 3, segment: the cut-out in, one crop per garment out (one message each, so garments are
-expanded in parallel)."""
+expanded in parallel). The job's image type picks the segmenter's path; when the upload did not say,
+the segmenter decides and the result records what it used."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
     started = time.perf_counter()
     job = message.job
     cutout = ctx.images.get(message.cutout)
-    garments = segmenter(ctx).segment(cutout)
+    segmentation = segmenter(ctx).segment_photo(cutout, job.image_type)
+    garments = segmentation.garments
     if not garments:
         raise NoGarmentFound()
     timings = {**message.timings, "segment": 0}
@@ -37,7 +39,8 @@ def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
         category = garment.category
         found.append(dict(
             cache_key=message.cache_key, cutout=message.cutout, item_index=index, item_count=len(garments),
-            crop=crop_key, label=garment.label, category=category, area_pixels=garment.area_pixels,
+            crop=crop_key, label=garment.label, category=category, confidence=garment.confidence,
+            image_type=segmentation.image_type, area_pixels=garment.area_pixels,
             bbox=garment.bbox, touches_border=garment.touches_border,
         ))
     timings["segment"] = round((time.perf_counter() - started) * 1000)

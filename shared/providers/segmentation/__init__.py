@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from shared.providers import load_provider
-from shared.providers.segmentation.base import Garment, Segmenter, category_for_label
+from shared.providers.segmentation.base import Garment, Segmentation, Segmenter
 
 REGISTRY = {
-    "local": "shared.providers.segmentation.mask_components:MaskComponentsSegmenter",
+    "local": "shared.providers.segmentation.local_garments:LocalGarmentSegmenter",
     "segformer-http": "shared.providers.segmentation.segformer_http:SegformerHttpSegmenter",
 }
 
@@ -15,4 +15,4 @@ def build_segmenter(settings) -> Segmenter:
     return load_provider(REGISTRY, settings.segmenter, Segmenter, settings)
 
 
-__all__ = ["Garment", "Segmenter", "build_segmenter", "category_for_label", "REGISTRY"]
+__all__ = ["Garment", "Segmentation", "Segmenter", "build_segmenter", "REGISTRY"]

@@ -7,21 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from shared.messages import Category
-
-# SegFormer clothes labels (and the like) to the app's categories; anything else is ACC.
-LABEL_CATEGORIES = {
-    "upper-clothes": Category.TOP,
-    "dress": Category.TOP,
-    "pants": Category.BOTTOM,
-    "skirt": Category.BOTTOM,
-    "left-shoe": Category.SHOES,
-    "right-shoe": Category.SHOES,
-}
-
-
-def category_for_label(label: str) -> Category:
-    return LABEL_CATEGORIES.get(label.strip().lower().replace("_", "-").replace(" ", "-"), Category.ACC)
+from shared.messages import Category, ImageType
 
 
 @dataclass(frozen=True)
@@ -32,6 +18,13 @@ class Garment:
     area_pixels: int  # foreground pixels of the garment
     bbox: tuple[int, int, int, int]  # the crop's box in the cut-out: left, top, right, bottom
     touches_border: bool  # the garment reaches the photo's edge, so it is probably cut off
+    confidence: float | None = None  # the model's probability of the category, 0..1; None: not given
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    garments: list[Garment]  # largest first
+    image_type: ImageType | None  # the path used; None: the segmenter treats every photo alike
 
 
 class Segmenter(ABC):
@@ -45,6 +38,11 @@ class Segmenter(ABC):
     def segment(self, cutout: Image.Image) -> list[Garment]:
         """Garments of an RGBA cut-out, largest first. Raises ProviderFailed when a remote
         segmenter fails transiently."""
+
+    def segment_photo(self, cutout: Image.Image, image_type: ImageType | None) -> Segmentation:
+        """Garments of a photo of the given kind (None: not said). A segmenter that treats every photo
+        alike says so by answering image_type None."""
+        return Segmentation(self.segment(cutout), None)
 
     def warm_up(self) -> None:
         """Open connections or load models once per instance."""

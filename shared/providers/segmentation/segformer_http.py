@@ -16,7 +16,8 @@ from PIL import Image
 
 from shared.errors import ProviderFailed
 from shared.providers.background.removebg import status_failure
-from shared.providers.segmentation.base import Garment, Segmenter, category_for_label
+from shared.categories import segformer_category
+from shared.providers.segmentation.base import Garment, Segmenter
 
 WHO = "the SegFormer API"
 BORDER_PX = 2  # a box this close to the cut-out's edge means the garment is probably cut off
@@ -85,7 +86,7 @@ class SegformerHttpSegmenter(Segmenter):
         return Garment(
             crop=_decode_png(item["image_base64"]),
             label=label,
-            category=category_for_label(label),
+            category=segformer_category(label),
             area_pixels=int(item["area_pixels"]),
             bbox=box,
             touches_border=touches,

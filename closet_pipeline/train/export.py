@@ -1,0 +1,44 @@
+"""Export a trained network to ONNX (opset 17), check onnxruntime agrees with torch, pin its sha256."""
+
+from __future__ import annotations
+
+import pprint
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+from shared.model_weights import sha256_of
+from shared.providers.garments import pins
+from shared.providers.garments.weights import MODELS_DIR
+
+PINS_FILE = Path(pins.__file__)
+
+
+def export_onnx(model: torch.nn.Module, shape: tuple[int, ...], name: str, output: str) -> Path:
+    model.eval()
+    path = MODELS_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    torch.onnx.export(model, (example,), str(path), opset_version=17, input_names=["image"], output_names=[output],
+                      dynamic_axes={"image": {0: "batch"}, output: {0: "batch"}}, dynamo=False)
+    with torch.no_grad():
+        expected = model(example).numpy()
+    got = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": example.numpy()})[0]
+    difference = float(np.abs(expected - got).max())
+    if difference > 1e-3:
+        raise SystemExit(f"{name}: onnxruntime differs from torch by {difference}")
+    print(f"{name}: {path.stat().st_size / 1e6:.2f} MB, onnxruntime matches torch (max difference {difference:.1e})")
+    pin(name, sha256_of(path))
+    return path
+
+
+def pin(name: str, sha256: str) -> None:
+    # Read the file again: the other model may have been pinned by another process since this one started.
+    written: dict = {}
+    exec(PINS_FILE.read_text(), written)
+    current = dict(written["PINS"], **{name: sha256})
+    PINS_FILE.write_text("# Written by `make models` (closet_pipeline.train.export): the sha256 of each committed "
+                         "model file.\nPINS = " + pprint.pformat(current, width=120) + "\n")
+    pins.PINS.update(current)
