@@ -171,3 +171,25 @@ def test_a_model_file_with_another_sha256_is_refused(tmp_path):
     with pytest.raises(ModelUnavailable, match="missing"):
         weights.verified(weights.PARSER, tmp_path / "nowhere")
 
+
+
+# -- through the whole pipeline --------------------------------------------------------------------
+
+def test_a_worn_outfit_through_the_pipeline_names_every_item(settings):
+    from shared.adapters.blobstore.memory import MemoryBlobStore
+    from shared.local_run import LocalPipeline
+
+    pipeline = LocalPipeline(settings, MemoryBlobStore())
+    try:
+        photo = (EXAMPLES / "ccp-outfit.jpg").read_bytes()
+        doc = pipeline.process_bytes(photo, "outfit.jpg", cloth_id="outfit")  # image type not said: auto
+        picked = pipeline.process_bytes(photo, "outfit.jpg", cloth_id="outfit2", category=Category.SHOES)
+    finally:
+        pipeline.close()
+    assert doc.success and doc.image_type is ImageType.FULL_BODY
+    items = doc.all_segmented_items
+    assert {Category.TOP, Category.BOTTOM} <= {item.category for item in items}
+    assert all(item.label and item.category and 0 < item.confidence <= 1 for item in items)
+    assert (doc.suggested_category, doc.segmentation_label) == (items[0].category, items[0].label)
+    assert items == sorted(items, key=lambda item: item.area_pixels, reverse=True)
+    assert picked.success and picked.suggested_category is Category.SHOES

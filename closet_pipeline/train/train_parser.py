@@ -51,7 +51,8 @@ def mean_iou(model: nn.Module, split: data.Split) -> np.ndarray:
         predicted = torch.cat([Probabilities(model)(augment.to_float(torch.from_numpy(split.images[i:i + 32]))).argmax(1)
                                for i in range(0, len(split.images), 32)]).numpy()
     valid = split.targets != data.IGNORE
-    return np.array([((predicted == c) & (split.targets == c) & valid).sum() / max(1, ((predicted == c) | (split.targets == c)) & valid).sum()
+    return np.array([((predicted == c) & (split.targets == c) & valid).sum()
+                     / max(1, (((predicted == c) | (split.targets == c)) & valid).sum())
                      for c in range(len(PARSER_CLASSES))])
 
 
@@ -102,7 +103,7 @@ def train(epochs: int, batch: int = 8, threads: int = 2) -> nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     started = time.time()

@@ -24,8 +24,12 @@ from shared.providers.garments.weights import MODELS_DIR, PARSER, session
 
 MIN_SHARE = 0.002
 MIN_CONFIDENCE = 0.5
-# A photo whose parse gives this share of the wearer (skin, face, hair) shows a person: FULL_BODY.
-PERSON_SHARE = 0.03
+# Whether a photo shows a person (auto image type): a logistic rule on the square roots of the parse's
+# class shares, fitted by `python -m closet_pipeline.train.thresholds` on the train parts (clothing
+# photos: no; CCP photos: yes). The parser alone sees some "body" on many flat garments, so one
+# share is not enough.
+PERSON_WEIGHTS = (2.210, 5.437, 4.439, -7.531, 4.042, 6.369, -2.063)
+PERSON_BIAS = -1.054
 WEARER = (PARSER_CLASSES.index("body"), PARSER_CLASSES.index("hair"))
 GARMENT_CLASSES = tuple(PARSER_CLASSES.index(name) for name in PARSER_CATEGORIES)
 
@@ -46,11 +50,15 @@ class Parse:
     def labels(self) -> np.ndarray:
         return self.probabilities.argmax(0)
 
+    def shares(self) -> np.ndarray:
+        """Each class's share of the photo."""
+        return np.bincount(self.labels.ravel(), minlength=len(PARSER_CLASSES)) / self.labels.size
+
     def person_share(self) -> float:
-        return float(np.isin(self.labels, WEARER).mean())
+        return float(self.shares()[list(WEARER)].sum())
 
     def shows_person(self) -> bool:
-        return self.person_share() >= PERSON_SHARE
+        return float(np.dot(PERSON_WEIGHTS, np.sqrt(self.shares())) + PERSON_BIAS) >= 0.0
 
     def regions(self, min_share: float = MIN_SHARE, min_confidence: float = MIN_CONFIDENCE) -> list[Region]:
         """Garment regions kept by the rule, largest first."""
