@@ -12,14 +12,14 @@ from PIL import Image
 from shared.categories import (CCP_CATEGORIES, CLOTHING_CATEGORIES, CLOTHING_LABELS, ccp_class, clothing_category,
                                segformer_category)
 from shared.config import Settings
+from shared.documents import ResultDocument, SegmentedItem
 from shared.errors import ModelUnavailable
+from shared.media import matting
 from shared.messages import Category, ImageType
 from shared.providers.background.local_isnet import LocalIsnetRemover
 from shared.providers.garments import weights
 from shared.providers.garments.classifier import GarmentClassifier
 from shared.providers.segmentation import build_segmenter
-from shared.providers.segmentation.base import Garment
-from shared.stages.segment import picked_index
 
 from tests.conftest import DATA
 
@@ -42,8 +42,7 @@ def cut_out():
     def cut(path) -> Image.Image:
         with Image.open(path) as opened:
             photo = opened.convert("RGB")
-        cutout = photo.convert("RGBA")
-        cutout.putalpha(remover.mask(photo))
+        cutout = matting.cutout(photo, remover.mask(photo))  # as remove_background makes it
         return cutout
 
     return cut
@@ -147,15 +146,21 @@ def test_single_item_path_when_asked_even_for_a_person(segmenter, cut_out):
 
 # -- the user's pick -------------------------------------------------------------------------------
 
-def _garment(category: Category) -> Garment:
-    return Garment(Image.new("RGBA", (4, 4)), "x", category, 10, (0, 0, 4, 4), False, 0.9)
+def _result(*categories: Category) -> ResultDocument:
+    items = [SegmentedItem(label="x", category=c, confidence=0.9, area_pixels=10 - i, bbox=(0, 0, 4, 4), url="u",
+                           thumbnail_url="t") for i, c in enumerate(categories)]
+    return ResultDocument(job_id="j", cloth_id="c", user_id="u", success=True, suggested_category=categories[0],
+                          all_segmented_items=items)
 
 
 def test_the_users_pick_names_the_garment_they_photographed():
-    top_and_bottom = [_garment(Category.TOP), _garment(Category.BOTTOM)]
-    assert picked_index(top_and_bottom, None) is None
-    assert picked_index(top_and_bottom, Category.BOTTOM) is None  # the bottom found is theirs: nothing renamed
-    assert picked_index(top_and_bottom, Category.SHOES) == 0  # none found: the largest takes their pick
+    outfit = _result(Category.TOP, Category.BOTTOM)
+    assert outfit.with_pick(None) == outfit
+    picked = outfit.with_pick(Category.BOTTOM)  # the bottom found is theirs: no item renamed
+    assert picked.suggested_category is Category.BOTTOM
+    assert [i.category for i in picked.all_segmented_items] == [Category.TOP, Category.BOTTOM]
+    picked = outfit.with_pick(Category.SHOES)  # none found: the largest takes their pick
+    assert [i.category for i in picked.all_segmented_items] == [Category.SHOES, Category.BOTTOM]
 
 
 # -- the model files -------------------------------------------------------------------------------
@@ -176,8 +181,8 @@ def test_a_model_file_with_another_sha256_is_refused(tmp_path):
 # -- through the whole pipeline --------------------------------------------------------------------
 
 def test_a_worn_outfit_through_the_pipeline_names_every_item(settings):
-    from shared.adapters.blobstore.memory import MemoryBlobStore
-    from shared.local_run import LocalPipeline
+    from closet_pipeline.adapters.memory import MemoryBlobStore
+    from closet_pipeline.local_run import LocalPipeline
 
     pipeline = LocalPipeline(settings, MemoryBlobStore())
     try:

@@ -23,17 +23,19 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import data
 from closet_pipeline.train.splits import part_of
 from shared.categories import CLOTHING_CATEGORIES, CLOTHING_LABELS, PARSER_CATEGORIES, PARSER_CLASSES
 from shared.messages import Category
-from shared.model_weights import sha256_of
+from shared.media import matting
+from shared.media.model_weights import sha256_of
 from shared.providers.garments import classifier as classifier_module
 from shared.providers.garments import parser as parser_module
 from shared.providers.garments.inputs import classifier_pixels, parser_pixels, to_batch
 from shared.providers.garments.weights import CLASSIFIER, MODELS_DIR, PARSER, session
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 DOCS = ROOT / "docs" / "models"
 CATEGORIES = list(Category)
 GARMENT_CLASS = {PARSER_CLASSES.index(name): category for name, category in PARSER_CATEGORIES.items()}
@@ -146,8 +148,7 @@ def evaluate_parser(segmenter, remover) -> ParserReport:
                 photo_iou.append(inter / union)
         report.per_photo.append((stem, float(np.mean(photo_iou)) if photo_iou else 1.0))
         # Items through the real path: IS-Net's cut-out, then the parser's regions.
-        cutout = photo.convert("RGBA")
-        cutout.putalpha(remover.mask(photo))
+        cutout = matting.cutout(photo, remover.mask(photo))  # as remove_background makes it
         items = []
         for garment in segmenter.worn(cutout, parse):
             mask = np.zeros(truth.shape, bool)
@@ -229,8 +230,7 @@ def segment_costs(photo: Path, remover) -> dict[str, dict]:
     with Image.open(photo) as opened:
         image = opened.convert("RGB")
     image.thumbnail((1200, 1200))  # the working image's longest side (CLOSET_WORKING_MAX_SIDE)
-    cutout = image.convert("RGBA")
-    cutout.putalpha(remover.mask(image))
+    cutout = matting.cutout(image, remover.mask(image))  # as remove_background makes it
     scratch = tempfile.NamedTemporaryFile(suffix=".png", delete=False)
     cutout.save(scratch.name)
     photo = Path(scratch.name)

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from shared.model_weights import sha256_of
+from shared.media.model_weights import sha256_of
 from shared.providers.garments import pins
 from shared.providers.garments.weights import MODELS_DIR
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import augment, data
 from closet_pipeline.train.export import export_onnx
 from closet_pipeline.train.nets import GarmentClassifier
@@ -22,7 +22,7 @@ from shared.providers.garments.inputs import CLASSIFIER_SIDE
 from shared.providers.garments.weights import CLASSIFIER
 
 SEED = 13
-RECORDS = Path(__file__).resolve().parents[2] / "docs" / "models"  # what MODELS.md reports
+RECORDS = REPO_ROOT / "docs" / "models"  # what MODELS.md reports
 
 
 def accuracy(model: torch.nn.Module, split: data.Split) -> float:

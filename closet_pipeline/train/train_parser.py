@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import augment, data
 from closet_pipeline.train.export import export_onnx
 from closet_pipeline.train.nets import GarmentParser
@@ -23,7 +23,7 @@ from shared.providers.garments.inputs import PARSER_SIZE
 from shared.providers.garments.weights import PARSER
 
 SEED = 13
-RECORDS = Path(__file__).resolve().parents[2] / "docs" / "models"  # what MODELS.md reports
+RECORDS = REPO_ROOT / "docs" / "models"  # what MODELS.md reports
 
 
 class Probabilities(nn.Module):

@@ -12,7 +12,7 @@ from pathlib import Path
 import onnxruntime
 
 from shared.errors import ModelUnavailable
-from shared.model_weights import sha256_of
+from shared.media.model_weights import sha256_of
 from shared.providers.garments.pins import PINS
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
