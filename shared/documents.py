@@ -78,14 +78,12 @@ class ResultDocument(Frozen):
         })
 
     def with_pick(self, category: Category | None) -> "ResultDocument":
-        """The user's category pick wins over the model's, for the garment they photographed and for the
-        suggestion. That garment is one of the picked category when the model found one (a worn outfit
-        keeps its top, bottom and shoes), else the largest, first item. Applied when a result is handed
-        to its job."""
+        """The user's category pick wins over the model's, for the garment they photographed (the
+        largest, first item) and for the suggestion. Applied when a result is handed to its job."""
         if category is None:
             return self
         items = list(self.all_segmented_items)
-        if items and not any(item.category == category for item in items):
+        if items:
             items[0] = items[0].model_copy(update={"category": category})
         return self.model_copy(update={"suggested_category": category, "all_segmented_items": items})
 

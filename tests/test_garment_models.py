@@ -156,10 +156,8 @@ def _result(*categories: Category) -> ResultDocument:
 def test_the_users_pick_names_the_garment_they_photographed():
     outfit = _result(Category.TOP, Category.BOTTOM)
     assert outfit.with_pick(None) == outfit
-    picked = outfit.with_pick(Category.BOTTOM)  # the bottom found is theirs: no item renamed
-    assert picked.suggested_category is Category.BOTTOM
-    assert [i.category for i in picked.all_segmented_items] == [Category.TOP, Category.BOTTOM]
-    picked = outfit.with_pick(Category.SHOES)  # none found: the largest takes their pick
+    picked = outfit.with_pick(Category.SHOES)  # the largest is the one they photographed
+    assert picked.suggested_category is Category.SHOES
     assert [i.category for i in picked.all_segmented_items] == [Category.SHOES, Category.BOTTOM]
 
 
