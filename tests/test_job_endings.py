@@ -18,7 +18,7 @@ from closet_pipeline.local_run import LocalPipeline
 from shared.documents import ProgressEvent, ResultDocument
 from shared.http.status import job_status
 from shared.layout import job_id_for, results_prefix, upload_key
-from shared.messages import Category, Job, JobRequest
+from shared.messages import Category, ImageType, Job, JobRequest
 from tests.conftest import configure
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.removebg import FakeRemoveBg
@@ -335,7 +335,9 @@ def test_eight_garments_join_in_parallel_without_a_hot_object(settings, removebg
     store = MemoryBlobStore()
     pipeline = LocalPipeline(fast(settings, removebg, cache_enabled=False), store, workers=8)
     try:
-        done = pipeline.process_bytes(eight_garments(), "eight.jpg", user_id="u5", cloth_id="c5")
+        # Eight laid-out garments: said to be single items, as auto could take the lay-out for an outfit.
+        done = pipeline.process_bytes(eight_garments(), "eight.jpg", user_id="u5", cloth_id="c5",
+                                      image_type=ImageType.SINGLE_ITEM)
     finally:
         pipeline.close()
     assert done.success and len(done.all_segmented_items) == 8
