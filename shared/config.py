@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import PIPELINE_VERSION
-from shared.providers.garments.pins import PINS as GARMENT_MODEL_PINS
+from shared.garment_models import PINS as GARMENT_MODEL_PINS
 
 BackgroundProvider = Literal["local", "removebg", "hf-space"]
 DEFAULT_EXPAND_PROMPT = (

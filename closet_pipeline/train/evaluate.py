@@ -443,7 +443,7 @@ def write_card(out: Path, classifier: ClassifierReport, parser: ParserReport, au
         "",
         "## Size and latency (onnxruntime, 2 threads, one photo, median of 15)",
         "",
-        "| file | size | parameters | latency | sha256 (pinned in shared/providers/garments/pins.py) |",
+        "| file | size | parameters | latency | sha256 (pinned in shared/garment_models.py) |",
         "| --- | --- | --- | --- | --- |",
         *(f"| shared/providers/garments/models/{name} | {m['mb']:.1f} MB | {m['params'] / 1e6:.2f} M | {m['ms']:.1f} ms "
           f"| `{m['sha256'][:16]}...` |" for name, m in models.items()),

@@ -10,7 +10,7 @@ import onnxruntime
 import torch
 
 from shared.media.model_weights import sha256_of
-from shared.providers.garments import pins
+from shared import garment_models as pins
 from shared.providers.garments.weights import MODELS_DIR
 
 PINS_FILE = Path(pins.__file__)

@@ -13,7 +13,7 @@ import onnxruntime
 
 from shared.errors import ModelUnavailable
 from shared.media.model_weights import sha256_of
-from shared.providers.garments.pins import PINS
+from shared.garment_models import PINS
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 CLASSIFIER = "garment-classifier.onnx"
