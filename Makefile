@@ -49,9 +49,9 @@ clean:
 	rm -rf out build .pytest_cache
 
 # Retrain both garment models from ../shared/datasets with fixed seeds, rewrite their ONNX files, pins
-# and MODELS.md (about 60 min on 2 shared cores; MODELS.md states the measured time).
+# and MODELS.md (about 50 min of training on 2 shared cores, then 10 min of measuring; MODELS.md has the times).
 .PHONY: models
-models: $(READY)
+models: model
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
 	$(BIN)/python -m closet_pipeline.train.train_classifier
 	$(BIN)/python -m closet_pipeline.train.train_parser
