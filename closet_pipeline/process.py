@@ -32,7 +32,7 @@ STAGE_HEADERS = {"ingest": "ingest", "remove_background": "background", "segment
 def process_photos(settings: Settings, photos: list[Path], out: Path, store_dir: Path | None,
                    category: str | None, image_type: str) -> int:
     console = Console(stderr=True)
-    console.width = max(console.width, 120)  # the per-stage table needs the room, even when piped
+    console.width = max(console.width, 160)  # the per-stage table and its items need the room, even when piped
     missing = [p for p in photos if not p.is_file()]
     if missing:
         console.print(f"[red]No such photo: {', '.join(map(str, missing))}")
