@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.categories import (CCP_CATEGORIES, CLOTHING_CATEGORIES, CLOTHING_LABELS, ccp_class, clothing_category,
-                               segformer_category)
+from shared.categories import (
+    CCP_CATEGORIES,
+    CLOTHING_CATEGORIES,
+    CLOTHING_LABELS,
+    ccp_class,
+    clothing_category,
+    segformer_category,
+)
 from shared.config import Settings
 from shared.documents import ResultDocument, SegmentedItem
 from shared.errors import ModelUnavailable
@@ -20,7 +26,6 @@ from shared.providers.background.local_isnet import LocalIsnetRemover
 from shared.providers.garments import weights
 from shared.providers.garments.classifier import GarmentClassifier
 from shared.providers.segmentation import build_segmenter
-
 from tests.conftest import DATA
 
 CLOTHING = DATA / "clothing"

@@ -27,9 +27,9 @@ from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import data
 from closet_pipeline.train.splits import part_of
 from shared.categories import CLOTHING_CATEGORIES, CLOTHING_LABELS, PARSER_CATEGORIES, PARSER_CLASSES
-from shared.messages import Category
 from shared.media import matting
 from shared.media.model_weights import sha256_of
+from shared.messages import Category
 from shared.providers.garments import classifier as classifier_module
 from shared.providers.garments import parser as parser_module
 from shared.providers.garments.inputs import classifier_pixels, parser_pixels, to_batch
@@ -233,8 +233,8 @@ def segment_costs(photo: Path, remover) -> dict[str, dict]:
         image = opened.convert("RGB")
     image.thumbnail((1200, 1200))  # the working image's longest side (CLOSET_WORKING_MAX_SIDE)
     cutout = matting.cutout(image, remover.mask(image))  # as remove_background makes it
-    scratch = tempfile.NamedTemporaryFile(suffix=".png", delete=False)
-    cutout.save(scratch.name)
+    with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as scratch:
+        cutout.save(scratch, "PNG")
     photo = Path(scratch.name)
     out = {}
     for name, kind, when in (("mask components only (before)", "SINGLE_ITEM", "before"),
@@ -259,7 +259,8 @@ def model_costs() -> dict[str, dict]:
         one = session(name, threads=2)
         batch = to_batch([pixels])
         out[name] = {"mb": (MODELS_DIR / name).stat().st_size / 1e6, "params": params,
-                     "ms": median_ms(lambda: one.run(None, {"image": batch})), "sha256": sha256_of(MODELS_DIR / name)}
+                     "ms": median_ms(lambda one=one, batch=batch: one.run(None, {"image": batch})),
+                     "sha256": sha256_of(MODELS_DIR / name)}
     return out
 
 
@@ -480,7 +481,7 @@ def write_card(out: Path, classifier: ClassifierReport, parser: ParserReport, au
         f"| **mean over top, bottom, shoes, accessory** | **{mean_garment_iou:.3f}** |",
         "",
         "Items through the real path (IS-Net cut-out, parser regions, the drop rule), garments covering 1 % or more "
-        f"of the photo, found when an item of their category covers half their pixels:",
+        "of the photo, found when an item of their category covers half their pixels:",
         "",
         "| category | garments | found |",
         "| --- | --- | --- |",

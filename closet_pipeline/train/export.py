@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pprint
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import numpy as np
 import onnxruntime
 import torch
 
-from shared.media.model_weights import sha256_of
 from shared import garment_models as pins
+from shared.media.model_weights import sha256_of
 from shared.providers.garments.weights import MODELS_DIR
 
 PINS_FILE = Path(pins.__file__)
@@ -36,9 +37,8 @@ def export_onnx(model: torch.nn.Module, shape: tuple[int, ...], name: str, outpu
 
 def pin(name: str, sha256: str) -> None:
     # Read the file again: the other model may have been pinned by another process since this one started.
-    written: dict = {}
-    exec(PINS_FILE.read_text(), written)
-    current = dict(written["PINS"], **{name: sha256})
+    written = ast.literal_eval(PINS_FILE.read_text().split("PINS = ", 1)[1])
+    current = dict(written, **{name: sha256})
     PINS_FILE.write_text("# Written by `make models` (closet_pipeline.train.export): the sha256 of each committed "
                          "model file.\nPINS = " + pprint.pformat(current, width=120) + "\n")
     pins.PINS.update(current)

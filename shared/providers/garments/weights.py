@@ -12,8 +12,8 @@ from pathlib import Path
 import onnxruntime
 
 from shared.errors import ModelUnavailable
-from shared.media.model_weights import sha256_of
 from shared.garment_models import PINS
+from shared.media.model_weights import sha256_of
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 CLASSIFIER = "garment-classifier.onnx"
