@@ -523,7 +523,8 @@ def write_card(out: Path, classifier: ClassifierReport, parser: ParserReport, au
         "- A head on IS-Net's encoder features (the issue's idea) was not tried: the segment stage receives the "
         "cut-out, not IS-Net's activations, and the small networks above were what fitted the time.",
         "- The cost row is an estimate from the segment stage alone; BENCHMARKS.md (`make bench`) has not been "
-        "rerun with these models.",
+        "rerun with these models. Latencies were measured while other work shared the 2 cores: repeated runs "
+        "of the segment paths varied by up to 3 x (FULL_BODY between about 50 and 190 ms).",
         "- The training times were measured with other work sharing the 2 cores; `make models` runs the two "
         "trainings one after the other with 2 threads each (the shipped files were trained with 1 thread each, "
         "side by side), so a rerun gives close but not bit-identical weights.",
