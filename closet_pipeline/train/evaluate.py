@@ -518,6 +518,12 @@ def write_card(out: Path, classifier: ClassifierReport, parser: ParserReport, au
         "- Single-item photos are classified from the garment's box in the photo: a crop with much of another "
         "garment in it (a shirt under a blazer) may take the other garment's label.",
         "",
+        "## Cut-outs",
+        "",
+        "The cut-out the models see: `shared/media/matting.py` makes garments opaque inside their outline and "
+        "estimates the foreground colour at soft edges; its before/after figures are in "
+        "[docs/matting.md](docs/matting.md), from `python -m closet_pipeline.bench.matting_quality`.",
+        "",
         "## Not measured here",
         "",
         "- A head on IS-Net's encoder features (the issue's idea) was not tried: the segment stage receives the "
