@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
 
     fetch = commands.add_parser("fetch-model", help="obtain and verify the IS-Net weights")
     fetch.add_argument("--variant", choices=["small", "medium"], help="default: CLOSET_MODEL_VARIANT")
+    fetch.add_argument("--side", type=int, choices=[1024, 896, 768, 640],
+                       help="input side; below 1024 also derives that graph (default: CLOSET_MODEL_INPUT_SIDE)")
 
     commands.add_parser("config", help="print the configuration table (Markdown)")
 
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from shared.media import model_weights
 
         try:
-            model_weights.fetch(settings.model_dir, args.variant or settings.model_variant)
+            model_weights.fetch(settings.model_dir, args.variant or settings.model_variant,
+                                args.side or settings.model_input_side)
         except ModelUnavailable as exc:
             print(f"closet-pipeline: {exc.message}", file=sys.stderr)
             return 2

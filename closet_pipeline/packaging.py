@@ -7,7 +7,11 @@ Each zip holds, at its root, what Cloud Functions' Python buildpack expects:
     ...                 any other file in functions/<name>/
     shared/...          the modules of shared/ that main.py reaches (closet_pipeline/imports.py), the
                         packages above them, and the data files of those packages (topology.json, ...)
-    models/isnet-general-use-small.onnx   remove_background only: the IS-Net weights
+    models/isnet-general-use-small.onnx   remove_background only: the IS-Net graph the settings
+                        choose (model_variant, model_input_side; a derived graph keeps this name,
+                        which Terraform's CLOSET_MODEL_PATH names)
+    models/isnet-general-use-small.ort-optimised.onnx   beside it: the graph onnxruntime optimised
+                        here, so the function's cold start skips that (shared.providers.background.local_isnet)
 
 The functions to build are the ones shared/topology.json names (every stage, the failure handler
 and the HTTP functions), so packaging and Terraform (which reads the same file) cannot disagree.
@@ -35,9 +39,11 @@ from pathlib import Path
 
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.imports import Tree, module_of, path_of, reachable
+from shared.providers.background import local_isnet
 
 MODEL_FILE_NAME = "isnet-general-use-small.onnx"
 MODEL_ARCNAME = f"models/{MODEL_FILE_NAME}"  # the function's env: CLOSET_MODEL_PATH=/workspace/<this>
+OPTIMISED_ARCNAME = f"models/{local_isnet.optimised_path(Path(MODEL_FILE_NAME)).name}"  # found beside the model
 MODEL_FUNCTION = "remove_background"  # the only function whose zip carries the model
 REQUIRED_FILES = ("main.py", "requirements.txt")
 
@@ -60,10 +66,23 @@ def function_names(root: Path = REPO_ROOT) -> list[str]:
 
 
 def default_model_path() -> Path:
-    """Where the pipeline caches fetched weights (Settings.model_dir), for the small IS-Net model."""
+    """Where the pipeline caches the graph the settings choose (variant and input side)."""
     from shared.config import Settings
+    from shared.media import model_weights
 
-    return Settings().model_dir / MODEL_FILE_NAME
+    settings = Settings()
+    return model_weights.cached_path(settings.model_dir, settings.model_variant, settings.model_input_side)
+
+
+def optimised_graph(model: Path) -> bytes:
+    """onnxruntime's optimised form of the model, as remove_background loads it at a cold start."""
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "optimised.onnx"
+        try:
+            local_isnet.save_optimised(model, target)
+        except Exception as exc:  # onnxruntime's own errors: not an ONNX file, unsupported graph
+            raise PackagingError(f"{MODEL_FUNCTION}: onnxruntime cannot optimise the model {model}: {exc}") from exc
+        return target.read_bytes()
 
 
 def build_all(
@@ -77,7 +96,7 @@ def build_all(
     """Build `<out_dir>/<name>.zip` for every function (or just `names`); return name -> zip path.
 
     `model_path` is the IS-Net ONNX file for remove_background; without one the cached model
-    (Settings().model_dir / isnet-general-use-small.onnx) is used if it exists. Every other function
+    (default_model_path()) is used if it exists. Every other function
     is built first, so a missing model fails remove_background only, with a PackagingError.
     """
     out_dir = Path(out_dir)
@@ -104,7 +123,8 @@ def build_all(
         built[name] = _build_one(name, out_dir, tree, extra={})
     for name in deferred:
         model = _resolve_model(model_path)
-        built[name] = _build_one(name, out_dir, tree, extra={MODEL_ARCNAME: model.read_bytes()})
+        extra = {MODEL_ARCNAME: model.read_bytes(), OPTIMISED_ARCNAME: optimised_graph(model)}
+        built[name] = _build_one(name, out_dir, tree, extra=extra)
     return {name: built[name] for name in selected}
 
 

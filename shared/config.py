@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="A compatible IS-Net ONNX file; overrides the fetched model.")
     model_variant: Literal["small", "medium"] = Field("small", description="Which fetched IS-Net weights to use.")
     model_dir: Path = Field(default_factory=_default_model_dir, description="Where fetched model weights are cached.")
+    model_input_side: Literal[1024, 896, 768, 640] = Field(
+        1024, description="IS-Net input side; below 1024 a graph derived by fetch-model (docs/floor.md).")
+    model_resampling: Literal["lanczos", "bilinear"] = Field(
+        "lanczos", description="Resampling of the photo into the model and of the mask back out.")
     onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 lets it use every core.")
     removebg_api_key: SecretStr | None = Field(None, description="remove.bg API key (enables the removebg provider).")
     removebg_url: str = Field("https://api.remove.bg/v1.0/removebg", description="remove.bg endpoint.")
@@ -117,6 +121,7 @@ class Settings(BaseSettings):
             "working_max_side": self.working_max_side,
             "background": list(self.background_providers),
             "model": str(self.model_path) if self.model_path else self.model_variant,
+            "model_input": [self.model_input_side, self.model_resampling],
             "segmenter": self.segmenter,
             "garment_models": sorted(GARMENT_MODEL_PINS.values()),
             "min_garment_pixels": self.min_garment_pixels,

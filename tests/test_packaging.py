@@ -6,7 +6,8 @@ The builds run in a throwaway git repository holding a copy of this checkout, so
 commit edits and watch which zips change. Each zip is then unpacked and every module it carries
 imported in a fresh virtual environment made from that zip's requirements.txt alone, with cloud
 access blocked: a missing module or dependency, or an import that loads the model or calls a
-service, fails here rather than on deploy. The real model is 44 MB; these tests use a small fake file.
+service, fails here rather than on deploy. The real model is 44 MB; these tests use a tiny ONNX graph
+(one Relu), which onnxruntime can still optimise as packaging does for the real one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import onnx
+import onnxruntime
 import pytest
+from onnx import TensorProto, helper
 
 from closet_pipeline import packaging
 
@@ -32,7 +37,19 @@ FUNCTIONS = [
     TOPOLOGY["failureHandler"]["name"],
     *(function["name"] for function in TOPOLOGY["httpFunctions"]),
 ]
-FAKE_MODEL = b"not an ONNX model: importing a function must not load it\n" * 100
+
+
+def tiny_model() -> bytes:
+    """A real ONNX graph (input -> Relu -> output), a stand-in for the 44 MB IS-Net file."""
+    shape = [1, 3, 8, 8]
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "tiny",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString(deterministic=True)
+
+
+FAKE_MODEL = tiny_model()
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -109,6 +126,7 @@ def test_every_function_is_packaged(built: dict[str, Path], repo: Path):
             assert not [n for n in names if n.startswith("closet_pipeline/")], f"{name} carries tooling"
             if name == packaging.MODEL_FUNCTION:
                 assert archive.read("models/isnet-general-use-small.onnx") == FAKE_MODEL
+                assert packaging.OPTIMISED_ARCNAME in names
             else:
                 assert not [n for n in names if n.startswith("models/")], f"{name} must not carry the model"
 
@@ -135,6 +153,28 @@ def test_zip_entries_are_normalised(built: dict[str, Path]):
                 assert info.date_time == FIXED_DATE_TIME, f"{name}: {info.filename} keeps its timestamp"
                 assert info.external_attr >> 16 == 0o100644, f"{name}: {info.filename} mode"
                 assert info.create_system == 3
+
+
+def test_optimised_graph_rides_beside_the_model_and_computes_the_same(built: dict[str, Path]):
+    """remove_background's zip carries onnxruntime's optimised graph next to the model, under the
+    name local_isnet looks for, and it computes what the model computes."""
+    from shared.providers.background import local_isnet
+
+    assert packaging.OPTIMISED_ARCNAME == "models/" + local_isnet.optimised_path(Path(packaging.MODEL_ARCNAME)).name
+    with zipfile.ZipFile(built[packaging.MODEL_FUNCTION]) as archive:
+        optimised = archive.read(packaging.OPTIMISED_ARCNAME)
+    assert optimised != FAKE_MODEL and onnx.load_from_string(optimised).graph.node
+    tensor = np.linspace(-1, 1, 3 * 8 * 8, dtype=np.float32).reshape(1, 3, 8, 8)
+    outputs = [onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(None, {"input": tensor})[0]
+               for graph in (FAKE_MODEL, optimised)]
+    assert np.array_equal(outputs[0], outputs[1]) and outputs[0].min() == 0.0
+
+
+def test_a_model_onnxruntime_cannot_read_is_refused(tmp_path: Path, repo: Path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an ONNX model\n" * 10)
+    with pytest.raises(packaging.PackagingError, match="cannot optimise"):
+        packaging.build_all(tmp_path / "out", broken, names=[packaging.MODEL_FUNCTION], root=repo)
 
 
 def test_model_path_in_the_zip_is_what_terraform_configures():
@@ -195,11 +235,11 @@ def test_missing_model_fails_remove_background_only(tmp_path: Path, monkeypatch:
 def test_cached_model_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     model_dir = tmp_path / "models"
     model_dir.mkdir()
-    (model_dir / packaging.MODEL_FILE_NAME).write_bytes(b"cached weights")
     monkeypatch.setenv("CLOSET_MODEL_DIR", str(model_dir))
+    packaging.default_model_path().write_bytes(FAKE_MODEL)  # the graph of the configured variant and side
     built = packaging.build_all(tmp_path / "out", None, names=[packaging.MODEL_FUNCTION])
     with zipfile.ZipFile(built[packaging.MODEL_FUNCTION]) as archive:
-        assert archive.read(packaging.MODEL_ARCNAME) == b"cached weights"
+        assert archive.read(packaging.MODEL_ARCNAME) == FAKE_MODEL
 
 
 def test_unknown_function_is_refused(tmp_path: Path, fake_model: Path):
@@ -320,7 +360,7 @@ def _offline_env(folder: Path, home: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "GOOGLE_CLOUD_PROJECT": "test-project",
         "CLOSET_PROJECT_ID": "test-project",
-        # As deployed (/workspace/models/...): the zip's own (fake) model -- loading it would fail.
+        # As deployed (/workspace/models/...): the zip's own (tiny) model -- loading it would fail.
         "CLOSET_MODEL_PATH": str(folder / packaging.MODEL_ARCNAME),
         "CLOSET_MODEL_DIR": str(home / "models"),
         "STORAGE_EMULATOR_HOST": f"http://{closed}",

