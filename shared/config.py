@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     model_input_side: Literal[1024, 896, 768, 640] = Field(
         1024, description="IS-Net input side; below 1024 a graph derived by fetch-model (docs/floor.md).")
     model_resampling: Literal["lanczos", "bilinear"] = Field(
-        "lanczos", description="Resampling of the photo into the model and of the mask back out.")
+        "bilinear", description="Resampling of the photo into the model and of the mask back out (docs/floor.md).")
     onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 lets it use every core.")
     removebg_api_key: SecretStr | None = Field(None, description="remove.bg API key (enables the removebg provider).")
     removebg_url: str = Field("https://api.remove.bg/v1.0/removebg", description="remove.bg endpoint.")

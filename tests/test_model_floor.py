@@ -71,7 +71,7 @@ def test_default_keeps_the_ccp_foreground(settings, ccp_photo):
     photo, truth = ccp_photo
     default = np.asarray(LocalIsnetRemover.from_settings(settings).mask(photo)) >= 128
     published = model_weights.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
-    today = np.asarray(LocalIsnetRemover(published, settings.onnx_threads).mask(photo)) >= 128
+    today = np.asarray(LocalIsnetRemover(published, settings.onnx_threads, resampling="lanczos").mask(photo)) >= 128
     assert iou(today, truth) > 0.9, f"the published graph's IoU {iou(today, truth):.4f}"
     assert iou(default, truth) >= iou(today, truth) - 0.01, (iou(default, truth), iou(today, truth))
 

@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--throughput", type=int, help="uploads at once through the topology (default 12; quick 0)")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
                         help="measure rembg remove() (default on; quick off)")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=None,
+                        help="the model-settings table, closet_pipeline.bench.floor (default on; quick off)")
+    parser.add_argument("--floor-limit", type=int, default=30, help="CCP test photos per model setting")
     parser.add_argument("--no-install-peer", action="store_true", help="do not pip install rembg when it is missing")
     parser.add_argument("--expand-limit", type=int, help="photos for the expand policy, 0 skips (default all; quick 2)")
     parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES,
@@ -77,6 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.topology = pick(args.topology, True, False)
     args.throughput = pick(args.throughput, 12, 0) if args.topology else 0
     args.peer = pick(args.peer, True, False)
+    args.floor = pick(args.floor, True, False)
     args.expand_limit = pick(args.expand_limit, None, 2)
     args.chart = args.chart or args.out.with_suffix(".png")
     return args
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from shared.media import model_weights
 
     settings = Settings(cache_enabled=False, expand_policy="never")
-    model = model_weights.resolve(settings.model_path, settings.model_dir, settings.model_variant)
+    model = model_weights.resolve(settings.model_path, settings.model_dir, settings.model_variant,
+                                  settings.model_input_side)
     load_before = load_average()
     sources = sorted(args.examples.glob("*.jpg"))[: args.photos]
     if not sources:
@@ -168,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
 
     results["peer"] = measure_peer(photos_by_size, args, model) if args.peer else None
 
+    results["floor"] = None
+    if args.floor:
+        from closet_pipeline.bench import floor
+
+        log(f"floor: model settings on {args.floor_limit} CCP test photos each (masks cached)")
+        results["floor"] = _guarded("floor", lambda: floor.report(args.floor_limit, 5, floor.DEFAULT_CACHE))
+
     results["expand"], results["expand_set"] = None, ""
     if args.expand_limit != 0:
         from closet_pipeline.bench.expand import policy_share
@@ -189,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": " ".join(f"{x:.1f}" for x in load_before) if load_before else "-",
         "load_after": " ".join(f"{x:.1f}" for x in load_after) if load_after else "-",
         "busy": bool(load_before and load_before[0] > 0.5 * (__import__("os").cpu_count() or 1)),
-        "model": settings.model_variant if settings.model_path is None else str(settings.model_path),
+        "model": (f"{settings.model_variant}, input {settings.model_input_side}, {settings.model_resampling}"
+                  if settings.model_path is None else str(settings.model_path)),
         "runs": args.runs, "cold_runs": args.cold_runs, "extra_runs": args.extra_runs, "quick": args.quick,
         "photos": {size: [p.describe() for p in photos] for size, photos in photos_by_size.items()},
         "elapsed_s": time.perf_counter() - started,
