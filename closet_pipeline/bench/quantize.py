@@ -73,6 +73,9 @@ class CcpTrainReader:
         pass
 
 
+EXCLUDED = ["/conv_in/Conv", *(f"/side{n}/Conv" for n in range(1, 7))]
+
+
 def quantize(out: Path, side: int, count: int) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -82,17 +85,20 @@ def quantize(out: Path, side: int, count: int) -> Path:
     fp32 = widen(medium, out / f"medium-{side}-fp32.onnx")
     target = out / f"medium-{side}-qdq.onnx"
     remover = LocalIsnetRemover(fp32, settings.onnx_threads, side)
+    # Convolutions only, and not the first one (it sees the photo) nor the side outputs (they make
+    # the mask): quantizing every op or those cost rembg IoU in the first try (0.967 against 0.998).
+    # All samples are held at once: CalibMaxIntermediateOutputs drops them unranged (onnxruntime 1.32).
     quantize_static(str(fp32), str(target), CcpTrainReader(remover, count, "input"),
                     quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                    )  # all samples held at once: CalibMaxIntermediateOutputs drops them unranged (onnxruntime 1.32)
+                    op_types_to_quantize=["Conv"], nodes_to_exclude=EXCLUDED)
     return target
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=1024)
-    parser.add_argument("--calibration", type=int, default=3, help="CCP train photos (each holds every activation: about 2-3 GB at 1024)")
+    parser.add_argument("--calibration", type=int, default=4, help="CCP train photos (each holds every activation: about 2-3 GB at 1024)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/closet-quantized"))
     args = parser.parse_args(argv)
     print(quantize(args.out, args.side, args.calibration))
