@@ -8,7 +8,9 @@ part and rembg's reference IoU (both as closet_pipeline.bench.matting_quality co
 cached under --cache), and the median of --repeats bare inference calls on a prepared tensor, wall
 and CPU (time.process_time, onnxruntime's threads included). CPU time ranks the settings: on a
 shared 2-core machine wall time follows the other tenants' load. The default is the fastest setting
-whose CCP IoU is within 0.005 of today's (small, 1024, LANCZOS) and whose rembg IoU is >= 0.99.
+whose CCP IoU is within 0.005 of today's (small, 1024, LANCZOS) and whose rembg IoU is >= 0.99;
+another graph than today's must take under 0.8 x its CPU time to count as faster (the noise). The
+graphs are timed in turn, one call each per round, so the other tenants' load falls on all alike.
 
 Then, on the default: onnxruntime session settings (threads, memory pattern/arena, graph
 optimisation level), session load from the published graph and from the pre-optimised one that
@@ -40,6 +42,7 @@ from shared.providers.background.local_isnet import LocalIsnetRemover
 IOU_TOLERANCE = 0.005
 REMBG_MIN_IOU = 0.99
 TODAY = ("small", 1024, "lanczos")
+CLEARLY_FASTER = 0.8  # the same graph measured 4,286 to 5,252 ms CPU across runs here: 20 % is noise
 TODAY_FLOOR_MS = 3460  # bare inference before issue 14 (BENCHMARKS.md of 2026-11-26): the target is half
 DEFAULT_CACHE = Path("/tmp/closet-matting-cache")  # shared with closet_pipeline.bench.matting_quality
 
@@ -72,10 +75,8 @@ def remover_for(settings: Settings, variant: str, side: int, resampling: str) ->
     return LocalIsnetRemover(path, settings.onnx_threads, side, resampling)
 
 
-def measure(remover: LocalIsnetRemover, cache_dir: Path, limit: int, repeats: int,
-            timings: dict[Path, tuple[float, float]]) -> tuple[float, float, float, float]:
-    """CCP IoU, rembg IoU, and the graph's inference wall/CPU ms (timed once per graph: resampling
-    happens outside the call, so timing the same graph twice would only sample the load twice)."""
+def quality(remover: LocalIsnetRemover, cache_dir: Path, limit: int) -> tuple[float, float]:
+    """Mean CCP test IoU over the first `limit` photos, and rembg's reference IoU."""
     tag = "" if remover.resampling == Image.Resampling.LANCZOS else "-bilinear"
     cache = MaskCache(cache_dir, remover, tag)
     ious = []
@@ -85,15 +86,32 @@ def measure(remover: LocalIsnetRemover, cache_dir: Path, limit: int, repeats: in
         ious.append(iou(raw >= 128, truth))
     reference = np.asarray(Image.open(REMBG / "anime-girl-1.isnet-general-use.png").getchannel("A")) >= 128
     raw = np.asarray(cache.mask("rembg-anime-girl-1", Image.open(REMBG / "anime-girl-1.jpg").convert("RGB")))
-    if remover.model_path not in timings:
-        tensor = remover.prepare(Image.open(EXAMPLES / "pants.jpg"))
-        timings[remover.model_path] = timed(lambda: remover.infer(tensor), repeats)
-    return (float(np.mean(ious)), iou(raw >= 128, reference), *timings[remover.model_path])
+    return float(np.mean(ious)), iou(raw >= 128, reference)
+
+
+def interleaved(removers: dict[Path, LocalIsnetRemover], repeats: int) -> dict[Path, tuple[float, float]]:
+    """Median wall and CPU ms of each graph's bare inference, the graphs timed in turn (one call of
+    each per round) so that the other tenants' load falls on all of them alike. Once per graph:
+    resampling happens outside the call."""
+    tensors = {path: remover.prepare(Image.open(EXAMPLES / "pants.jpg")) for path, remover in removers.items()}
+    samples: dict[Path, tuple[list[float], list[float]]] = {path: ([], []) for path in removers}
+    for path, remover in removers.items():
+        remover.infer(tensors[path])  # untimed first call
+    for _ in range(repeats):
+        for path, remover in removers.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            remover.infer(tensors[path])
+            samples[path][0].append((time.perf_counter() - started) * 1000)
+            samples[path][1].append((time.process_time() - started_cpu) * 1000)
+    return {path: (statistics.median(wall), statistics.median(cpu)) for path, (wall, cpu) in samples.items()}
 
 
 def choose(rows: list[Row]) -> Row:
     today = next(r for r in rows if (r.variant, r.side, r.resampling) == TODAY)
+    # Another graph replaces today's only when clearly faster (CLEARLY_FASTER).
     fit = [r for r in rows if passes(r, today)]
+    faster = [r for r in fit if r.cpu_ms < CLEARLY_FASTER * today.cpu_ms]
+    fit = faster or [r for r in fit if (r.variant, r.side) == (today.variant, today.side)]
     # Fastest graph first; on the same graph BILINEAR wins (its resizes cost less, see the pieces table).
     return min(fit, key=lambda r: (r.cpu_ms, r.resampling != "bilinear"))
 
@@ -176,16 +194,19 @@ def report(limit: int, repeats: int, cache: Path, settings: Settings | None = No
     grid = [("small", side, "lanczos") for side in (1024, 896, 768, 640)]
     grid += [("small", side, "bilinear") for side in (1024, 768, 640)]
     grid += [("medium", 1024, "lanczos")]
-    rows, timings = [], {}
+    measured = []  # (variant, side, resampling, remover, CCP IoU, rembg IoU)
     for variant, side, resampling in grid:
         remover = remover_for(settings, variant, side, resampling)
-        rows.append(Row(variant, side, resampling, *measure(remover, cache, limit, repeats, timings)))
-        print(f"  {rows[-1]}", flush=True)
+        measured.append((variant, side, resampling, remover, *quality(remover, cache, limit)))
+        print(f"  {measured[-1][:3]} {measured[-1][4:]}", flush=True)
     for label, path in (extra or {}).items():  # e.g. a static QDQ graph from closet_pipeline.bench.quantize
         side = int(path.stem.split("-")[1]) if path.stem.count("-") >= 2 else model_weights.PUBLISHED_SIDE
         remover = LocalIsnetRemover(path, settings.onnx_threads, side)
-        rows.append(Row(label, side, "lanczos", *measure(remover, cache, limit, repeats, timings)))
-        print(f"  {rows[-1]}", flush=True)
+        measured.append((label, side, "lanczos", remover, *quality(remover, cache, limit)))
+        print(f"  {measured[-1][:3]} {measured[-1][4:]}", flush=True)
+    timings = interleaved({m[3].model_path: m[3] for m in measured}, repeats)
+    rows = [Row(variant, side, resampling, ccp, rembg, *timings[remover.model_path])
+            for variant, side, resampling, remover, ccp, rembg in measured]
     today = next(r for r in rows if (r.variant, r.side, r.resampling) == TODAY)
     chosen = choose(rows)
     lines = [f"### Model settings: quality and bare inference ({limit} CCP test photos, median of {repeats} calls)",
@@ -204,7 +225,8 @@ def report(limit: int, repeats: int, cache: Path, settings: Settings | None = No
               "", f"### Pieces around the model (side {chosen.side}), median of {repeats}", "",
               "| piece | ms wall | ms CPU |", "| --- | --- | --- |", *piece_rows(chosen.side, repeats)]
     lines += ["", f"Gate: CCP IoU >= {today.ccp_iou:.4f} - {IOU_TOLERANCE} (today's default: small, 1024, LANCZOS) "
-                  f"and rembg IoU >= {REMBG_MIN_IOU}; the fastest passing setting by CPU time is chosen.",
+                  f"and rembg IoU >= {REMBG_MIN_IOU}; the fastest passing setting by CPU time is chosen, another graph "
+                  f"only when under {CLEARLY_FASTER} x today's CPU time. Graphs timed in turn, one call each per round.",
               f"Load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores."]
     return {"markdown": "\n".join(lines), "chosen": chosen, "today": today, "load_ms": load_ms}
 

@@ -5,6 +5,10 @@ second, a photo about two. The weights are IMG.LY's build of isnet-general-use, 
 normalised as IMG.LY feeds them (RGB/255 − 0.5), not as rembg does (divide by the image's maximum,
 subtract ImageNet means). The output is min-max normalised like rembg's; on rembg's reference
 photo the masks agree at IoU >= 0.99 (tests/test_local_isnet.py).
+
+The input side (1024, or a graph derived for 896/768/640 by fetch-model) and the resampling into and
+out of the model (BILINEAR by default: LANCZOS costs more for the same IoU) are settings; docs/floor.md
+has the measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ class LocalIsnetRemover(BackgroundRemover):
 
                 optimised = optimised_path(self.model_path)
                 if optimised.is_file():
-                    # Optimised at packaging time (EXTENDED); ALL here adds only the cheap layout passes.
+                    # Optimised at packaging time (EXTENDED). Still loaded at ALL: ALL's layout passes
+                    # are cheap at load, and without them the medium graph ran 3x slower (docs/floor.md).
                     self._session = onnxruntime.InferenceSession(
                         str(optimised), session_options(self.threads), providers=["CPUExecutionProvider"])
                 else:
