@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from closet_pipeline.bench.matting_quality import CCP, EXAMPLES, MaskCache, REMBG, iou
+from closet_pipeline.bench.matting_quality import CCP, EXAMPLES, REMBG, MaskCache, iou
 from closet_pipeline.train.splits import photos
 from shared.config import Settings
 from shared.media import model_weights
@@ -140,14 +140,14 @@ def session_rows(settings: Settings, path: Path, side: int, repeats: int) -> tup
             setattr(options, key, value)
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        wall, cpu = timed(lambda: session.run(None, {name: tensor}), repeats)
+        wall, cpu = timed(lambda s=session, n=name: s.run(None, {n: tensor}), repeats)
         rows.append(f"| session: {label} | {wall:.0f} | {cpu:.0f} |")
     with tempfile.TemporaryDirectory() as scratch:
         optimised = local_isnet.save_optimised(path, Path(scratch) / "model.ort-optimised.onnx")
         for label, model, optimise in (("load: published graph, ORT_ENABLE_ALL (today)", path, True),
                                        ("load: pre-optimised graph (packaging), ORT_ENABLE_ALL", optimised, True),
                                        ("load: pre-optimised graph, optimisation off", optimised, False)):
-            def load():
+            def load(model=model, optimise=optimise):
                 onnxruntime.InferenceSession(str(model), local_isnet.session_options(settings.onnx_threads, optimise),
                                              providers=["CPUExecutionProvider"])
             wall, cpu = timed(load, max(3, repeats // 2))
@@ -159,7 +159,7 @@ def session_rows(settings: Settings, path: Path, side: int, repeats: int) -> tup
             session = onnxruntime.InferenceSession(str(model), local_isnet.session_options(settings.onnx_threads, optimise),
                                                    providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
-            wall, cpu = timed(lambda: session.run(None, {name: tensor}), repeats)
+            wall, cpu = timed(lambda s=session, n=name: s.run(None, {n: tensor}), repeats)
             rows.append(f"| {label} | {wall:.0f} | {cpu:.0f} |")
     return rows, load_ms
 
@@ -170,13 +170,13 @@ def piece_rows(side: int, repeats: int) -> list[str]:
     mask = Image.new("L", (side, side), 200)
     rows = []
     for name, method in (("LANCZOS", Image.Resampling.LANCZOS), ("BILINEAR", Image.Resampling.BILINEAR)):
-        wall, cpu = timed(lambda: photo.resize((side, side), method), repeats)
+        wall, cpu = timed(lambda m=method: photo.resize((side, side), m), repeats)
         rows.append(f"| resize in, 1200x900 -> {side}x{side}, {name} | {wall:.1f} | {cpu:.1f} |")
-        wall, cpu = timed(lambda: mask.resize(photo.size, method), repeats)
+        wall, cpu = timed(lambda m=method: mask.resize(photo.size, m), repeats)
         rows.append(f"| resize out, mask {side}x{side} -> 1200x900, {name} | {wall:.1f} | {cpu:.1f} |")
     cutout = photo.convert("RGBA")
     for level in (1, 3, 6, 9):
-        def encode():
+        def encode(level=level):
             out = io.BytesIO()
             cutout.save(out, "PNG", compress_level=level)
             return out
@@ -224,9 +224,9 @@ def report(limit: int, repeats: int, cache: Path, settings: Settings | None = No
               *sessions,
               "", f"### Pieces around the model (side {chosen.side}), median of {repeats}", "",
               "| piece | ms wall | ms CPU |", "| --- | --- | --- |", *piece_rows(chosen.side, repeats)]
-    lines += ["", f"Gate: CCP IoU >= {today.ccp_iou:.4f} - {IOU_TOLERANCE} (today's default: small, 1024, LANCZOS) "
-                  f"and rembg IoU >= {REMBG_MIN_IOU}; the fastest passing setting by CPU time is chosen, another graph "
-                  f"only when under {CLEARLY_FASTER} x today's CPU time. Graphs timed in turn, one call each per round.",
+    lines += ["", (f"Gate: CCP IoU >= {today.ccp_iou:.4f} - {IOU_TOLERANCE} (today's default: small, 1024, LANCZOS) "
+                   f"and rembg IoU >= {REMBG_MIN_IOU}; the fastest passing setting by CPU time is chosen, another graph "
+                   f"only when under {CLEARLY_FASTER} x today's CPU time. Graphs timed in turn, one call each per round."),
               f"Load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores."]
     return {"markdown": "\n".join(lines), "chosen": chosen, "today": today, "load_ms": load_ms}
 
