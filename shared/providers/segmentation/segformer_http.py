@@ -14,9 +14,9 @@ import io
 import httpx
 from PIL import Image
 
+from shared.categories import segformer_category
 from shared.errors import ProviderFailed
 from shared.providers.background.removebg import status_failure
-from shared.categories import segformer_category
 from shared.providers.segmentation.base import Garment, Segmenter
 
 WHO = "the SegFormer API"
