@@ -20,8 +20,10 @@ from pathlib import Path
 
 from shared.topology import TOPOLOGY_FILE
 
+# VmHWM, not ru_maxrss: the latter survives exec, so a child of a big process (pytest with IS-Net
+# loaded) would report its parent's size.
 PROBE = """
-import json, resource, sys
+import json, sys
 from shared.config import Settings
 from shared.media.image_io import normalise
 settings = Settings()
@@ -29,7 +31,8 @@ data = open(sys.argv[1], "rb").read()
 image = normalise(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
                   min_side=settings.min_side, max_side=settings.working_max_side).image
 width, height = image.size
-print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "size": image.size,
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_mib": peak_kib / 1024, "size": image.size,
                   "centre": image.getpixel((width // 2, height // 2)), "corner": image.getpixel((2, 2))}))
 """
 
