@@ -479,9 +479,9 @@ def test_stage_killed_mid_photo_is_redelivered_and_finishes_once(topo, receiver,
 @pytest.mark.usefixtures("logs_on_failure")
 def test_same_message_delivered_twice_at_once_gives_one_result(topo, receiver, provider):
     """The remove_background message published again while its first delivery is still inside the
-    stage: the duplicate finds the first delivery's in-progress lease and is refused (IN_PROGRESS),
-    Pub/Sub redelivers it and it forwards the recorded outcome: the model runs once; one result,
-    one webhook call, no extra objects."""
+    stage: the duplicate finds the first delivery's in-progress lease and is refused (IN_PROGRESS);
+    redelivered after the outcome went out, it does nothing: the model runs once, no later stage sees
+    a double; one result, one webhook call, no extra objects."""
     before = len(provider.arrivals)
     provider.hold_next(8)
     job = topo.upload_job(fresh_photo(topo, 1), "rel", "twice", "photo.jpg")
@@ -495,10 +495,13 @@ def test_same_message_delivered_twice_at_once_gives_one_result(topo, receiver, p
     topo.publish(topo.topic_of("remove_background"), original.data, dict(original.attributes))
     document = topo.wait_for_result(job.job_id, JOB_TIMEOUT)
     assert document.success, (document.error_code, document.error_message)
-    assert _wait_until(lambda: len(log_lines(topo, "remove_background", job.job_id, "stage done")) == 2, 60)
+    assert _wait_until(lambda: log_lines(topo, "remove_background", job.job_id, "duplicate of a delivered message"), 60)
+    assert len(log_lines(topo, "remove_background", job.job_id, "stage done")) == 1
     assert len(provider.arrivals) == before + 1  # the duplicate did not run the stage again
     items = len(document.all_segmented_items)
-    assert _wait_until(lambda: len(log_lines(topo, "deliver", job.job_id, "stage done")) >= 2 * items, 60)
+    assert _wait_until(lambda: len(log_lines(topo, "deliver", job.job_id, "stage done")) >= items, 60)
+    # the duplicate published nothing more: no later stage saw it
+    assert len(log_lines(topo, "segment", job.job_id, "stage done")) == 1
     time.sleep(3)
     assert_one_clean_result(topo, receiver, job.job_id, document)
 

@@ -68,9 +68,15 @@ class Dispatcher:
             except BaseException:
                 self.records.release(stage_name, message)  # the retry must not wait out this lease
                 raise
+        elif self.records.forwarded(stage_name, message):
+            # A duplicate of a message whose outcome already went out: publishing it again would make
+            # every later stage see doubles too, and theirs doubles again.
+            log.info("duplicate of a delivered message: nothing to do", extra=_fields(message.job, stage_name))
+            return outcome
         else:
             log.info("redelivered message: forwarding the recorded outcome", extra=_fields(message.job, stage_name))
         self.publish(stage_name, message, outcome)
+        self.records.mark_forwarded(stage_name, message)
         log.info("stage done", extra={**_fields(message.job, stage_name), "ms": round((time.perf_counter() - started) * 1000)})
         return outcome
 

@@ -5,7 +5,9 @@ running the stage (the model, a paid generation call) again.
 Like Powertools' idempotency, a delivery first takes an in-progress lease whose expiry is the
 function's remaining time: a concurrent duplicate finds it and is retried later (InProgress, a
 transient error), when the outcome is there to forward; a lease whose holder died expires and is
-taken over. Lease and outcome are separate objects, each written about once.
+taken over. Lease and outcome are separate objects, each written about once. Once a delivery has
+published the outcome, a marker says so, and later duplicates publish nothing: otherwise each
+duplicate would double every later stage's messages.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ class OutcomeRecords:
                              if_generation_match=current.generation)
         except PreconditionFailed:
             raise InProgress() from None
+
+    def forwarded(self, stage: str, message: StageMessage) -> bool:
+        """Whether the recorded outcome was published in full (by any delivery)."""
+        return self.store.exists(self.key(stage, message, ".forwarded"))
+
+    def mark_forwarded(self, stage: str, message: StageMessage) -> None:
+        """After publishing: a crash before this leaves the next delivery to publish again (at least once)."""
+        self.store.create(self.key(stage, message, ".forwarded"), b"", content_type="text/plain", metadata=OUTPUT_MARKER)
 
     def release(self, stage: str, message: StageMessage) -> None:
         """Give the lease back after a failed attempt, so its retry runs at once."""
