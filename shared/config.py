@@ -126,7 +126,9 @@ class Settings(BaseSettings):
             "garment_models": sorted(GARMENT_MODEL_PINS.values()),
             "min_garment_pixels": self.min_garment_pixels,
             # Not whether a key is set: only the expand function holds it, and ingest computes this.
-            "expand": [self.expand_policy.value, self.generator, self.expand_prompt],
+            # Whether a generator can be called at all: a result made without one is final for this
+            # configuration, and configuring a key starts another cache.
+            "expand": [self.expand_policy.value, self.generator, self.expand_prompt, self.expand_generation_enabled()],
             "models": [self.gemini_model, self.openai_model],
             "output": [self.output_format, self.thumbnail_side],
         }

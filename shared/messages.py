@@ -116,7 +116,7 @@ class GarmentDone(GarmentFound):
 
     expanded: str | None = None
     expand_note: str
-    degraded: bool = False  # generation was wanted but did not happen (no provider, failed, no time)
+    degraded: bool = False  # generation was tried and did not happen (the provider failed, no time left)
 
 
 M = TypeVar("M", bound=StageMessage)

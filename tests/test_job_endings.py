@@ -343,3 +343,12 @@ def test_eight_garments_join_in_parallel_without_a_hot_object(settings, removebg
     assert done.success and len(done.all_segmented_items) == 8
     assert store.rate_limited == []
     assert len(results(pipeline, done.job_id)) == 1
+
+
+def test_without_a_generator_a_result_is_final_until_one_is_configured(settings):
+    """Item 7: a result made with no generator configured is cached for that configuration only: setting
+    a key changes the settings' fingerprint, so the photo is processed again, with a product shot."""
+    without = configure(settings, expand_policy="auto", gemini_api_key=None)
+    with_key = configure(settings, expand_policy="auto", gemini_api_key="a-key")
+    assert not without.expand_generation_enabled() and with_key.expand_generation_enabled()
+    assert without.fingerprint() != with_key.fingerprint()

@@ -3,8 +3,10 @@ upload asked for (its image type) and the settings' fingerprint.
 
 An entry stores file names, never links (links are signed when a result is handed out), and the
 model's own categories: the user's pick is applied when a result is served, so one user's pick never
-reaches another. A result that fell short of what the settings ask (a product shot that could not be
-generated) is not cached: the next upload of the same photo gets another chance. A repeat upload is
+reaches another. A result that fell short of what the settings ask (a product shot whose generation
+failed or ran out of time) is not cached: the next upload of the same photo gets another chance.
+Whether a generator is configured at all is part of the settings' fingerprint, so a result made
+without one is never served once a key is set. A repeat upload is
 served by copying the files into its own results folder: no user gets a link into another's.
 """
 

@@ -89,7 +89,8 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
         providers={**message.providers, "expand": provider},
         expanded=expanded_key,
         expand_note=note,
-        degraded=wanted and expanded_key is None,
+        # A generation that was tried and did not happen (a failure, no time left): not a result to cache.
+        degraded=model is not None and expanded_key is None,
     ),))
 
 
