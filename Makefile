@@ -60,6 +60,6 @@ models: model
 bench: model
 	$(BIN)/python -m closet_pipeline.bench.run --out BENCHMARKS.md
 
-# 200 uploads within a minute through the emulator topology (RELIABILITY.md).
+# 60 uploads within a minute through the strict emulator topology, every message twice (RELIABILITY.md).
 soak: model
-	$(BIN)/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --many 2 --timeout 900
+	$(BIN)/python -m closet_pipeline.dev.soak --count 60 --over 60 --fresh 4 --distinct 2 --many 1 --timeout 900

@@ -1,6 +1,6 @@
 """`make soak`: many uploads within a minute through the emulator topology, and what came back.
 
-    .venv/bin/python -m closet_pipeline.dev.soak --count 200 --over 60 --fresh 10 --many 2 --timeout 900
+    .venv/bin/python -m closet_pipeline.dev.soak --count 60 --over 60 --fresh 4 --distinct 2 --many 1 --timeout 900
 
 Starts the whole local topology (closet_pipeline/dev/topology.py: Pub/Sub emulator, fake-gcs-server, one
 functions-framework server per function, all on 127.0.0.1, behind the strict stand-ins) with a
