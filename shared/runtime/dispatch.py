@@ -57,9 +57,15 @@ class Dispatcher:
             deadline = time.monotonic() + self.topology.stage(stage_name).timeout_s
         claimer = _claimer(stage_name, message)
         outcome = self.records.get(stage_name, message, stage.emits)
+        if outcome is not None and self.records.forwarded(stage_name, message):
+            # A duplicate of a message whose outcome already went out: publishing it again would make
+            # every later stage see doubles too, and theirs doubles again.
+            log.info("duplicate of a delivered message: nothing to do", extra=_fields(message.job, stage_name))
+            return outcome
+        # Concurrent duplicates wait (InProgress) while this delivery runs the stage and publishes its
+        # outcome; the lease is taken over only once its holder's time is up.
+        self.records.begin(stage_name, message, lease_s=max(1.0, deadline - time.monotonic()))
         if outcome is None:
-            # Concurrent duplicates wait for this delivery instead of redoing the work (InProgress).
-            self.records.begin(stage_name, message, lease_s=max(1.0, deadline - time.monotonic()))
             outcome = self.records.get(stage_name, message, stage.emits)  # one finished meanwhile?
         if outcome is None:
             try:
@@ -68,14 +74,13 @@ class Dispatcher:
             except BaseException:
                 self.records.release(stage_name, message)  # the retry must not wait out this lease
                 raise
-        elif self.records.forwarded(stage_name, message):
-            # A duplicate of a message whose outcome already went out: publishing it again would make
-            # every later stage see doubles too, and theirs doubles again.
-            log.info("duplicate of a delivered message: nothing to do", extra=_fields(message.job, stage_name))
-            return outcome
         else:
             log.info("redelivered message: forwarding the recorded outcome", extra=_fields(message.job, stage_name))
-        self.publish(stage_name, message, outcome)
+        try:
+            self.publish(stage_name, message, outcome)
+        except BaseException:
+            self.records.release(stage_name, message)  # its retry forwards the recorded outcome at once
+            raise
         self.records.mark_forwarded(stage_name, message)
         log.info("stage done", extra={**_fields(message.job, stage_name), "ms": round((time.perf_counter() - started) * 1000)})
         return outcome
