@@ -96,8 +96,8 @@ def evaluate_targets(results: dict) -> list[Target]:
     topo_ok = isinstance(topo, dict) and "error" not in topo
     t = topology_summary(topo, main) if topo_ok else None
     targets = [
-        Target("end to end in-process, warm <= 1.15 x bare inference + 300 ms", s["e2e_warm_p50"],
-               1.15 * s["inference_p50"] + 300 if s["inference_p50"] is not None else None, "<=", "ms",
+        Target("end to end in-process, warm <= 1.1 x bare inference + 200 ms", s["e2e_warm_p50"],
+               1.1 * s["inference_p50"] + 200 if s["inference_p50"] is not None else None, "<=", "ms",
                "p50s", missing="" if s["inference_p50"] is not None else "no floor measured"),
         Target("through the emulator topology <= in-process + 1 s", t["e2e_warm_p50"] if t else None,
                s["e2e_warm_p50"] + 1000, "<=", "ms", "p50s, upload done to result event", missing=_err(topo)),
@@ -142,11 +142,14 @@ def evaluate_targets(results: dict) -> list[Target]:
     targets.append(Target("cold first photo within 1.5 s of a warm one (in-process, fresh process, no warm-up)",
                           s["cold_penalty"], 1500, "<=", "ms", "cold p50 - warm p50, same photo"))
     if t:
-        targets.append(Target("cold first photo within 1.5 s of a warm one (topology, fresh functions, no warm-up)",
-                              t["cold_penalty"], 1500, "<=", "ms", "cold - warm p50, same photo"))
+        targets.append(Target("cold first photo within 1.5 s of a warm one (topology, fresh functions after the "
+                              "scheduler's warm-up message)", t["cold_warmed_penalty"], 1500, "<=", "ms",
+                              "cold - warm p50, same photo (without the warm-up: "
+                              f"{fmt_ms(t['cold_penalty'])} ms)" if t["cold_penalty"] is not None else
+                              "cold - warm p50, same photo", missing="not measured"))
     burst = topo.get("throughput") if topo_ok else None
     targets.append(Target("at least 25 photos per minute through the topology", burst["per_minute"] if burst else None,
-                          25, ">=", "/min", "uploads at once, to the last result",
+                          25, ">=", "/min", "distinct fresh uploads at once, to the last result",
                           missing=_err(topo) if not topo_ok else "skipped"))
     return targets
 
@@ -215,7 +218,12 @@ def topology_summary(topo: dict, size: int) -> dict | None:
     same = [j["e2e_ms"] for j in warm if cold and j["photo"] == cold["photo"]] or e2e
     hit_jobs = topo.get("cache_hit") or []
     hits = [h["e2e_ms"] for h in hit_jobs]
+    warmed = topo.get("cold_warmed")
+    warmed_same = [j["e2e_ms"] for j in warm if warmed and j["photo"] == warmed["photo"]] or e2e
     return {
+        "cold_warmed_ms": warmed["e2e_ms"] if warmed else None,
+        "cold_warmed_penalty": warmed["e2e_ms"] - p50(warmed_same) if warmed else None,
+        "warm_up_ms": warmed["warm_up_ms"] if warmed else None,
         "stages": summarise([j["timings"] for j in warm])[0],
         "e2e_warm_p50": p50(e2e), "e2e_warm_p95": p95(e2e), "n": len(e2e),
         "put_p50": p50([j["put_ms"] for j in warm]),
@@ -305,6 +313,9 @@ def _size_section(results: dict, size: int, entry: dict) -> list[str]:
         if t["cold_ms"] is not None:
             lines.append(f"| emulator topology, cold: first photo after the functions started, no warm-up | "
                          f"{fmt_ms(t['cold_ms'])} | |")
+        if t["cold_warmed_ms"] is not None:
+            lines.append(f"| emulator topology, cold: first photo after the functions started and handled the "
+                         f"warm-up message (which took {fmt_ms(t['warm_up_ms'])} ms) | {fmt_ms(t['cold_warmed_ms'])} | |")
         if t["cache_hit_p50"] is not None:
             lines.append(f"| emulator topology, cache hit (same bytes again) | {fmt_ms(t['cache_hit_p50'])} | "
                          f"{fmt_ms(t['cache_hit_p95'])} |")
@@ -395,6 +406,8 @@ def _topology_sections(topo, main: int) -> list[str]:
         return ["", "## Emulator topology", "", f"Not measured: {_err(topo)}."]
     lines = ["", "## Emulator topology", "", f"Started in {fmt_ms(topo.get('start_ms'))} ms (Pub/Sub emulator, "
              "fake-gcs-server, one functions-framework server per function)."]
+    lines += _hops_section(topo.get("hops"), f"one warm {main} MP photo (median of the warm runs)")
+    lines += _hops_section(topo.get("hops_cache_hit"), "a cache hit (median of the hits)")
     burst = topo.get("throughput")
     if burst:
         finished = burst.get("finished_ms") or []
@@ -406,6 +419,7 @@ def _topology_sections(topo, main: int) -> list[str]:
                      if finished else "")
                   + f" Locally each function is one gunicorn worker with {_cores() * 4} threads (functions-framework's "
                   "default), whatever topology.json's concurrency says; in the cloud, instances scale out instead."]
+        lines += _cores_section(burst)
     single, after = topo.get("memory_single") or {}, topo.get("memory_burst") or {}
     if single:
         lines += ["", "**Peak RSS (VmHWM) of each function's worker**, MB:", "",
@@ -414,6 +428,52 @@ def _topology_sections(topo, main: int) -> list[str]:
             burst_peak = (after.get(name) or {}).get("peak_mb")
             deployed = one.get("configured") or "-"
             lines.append(f"| {name} | {fmt_ms(one['peak_mb'])} | {fmt_ms(burst_peak)} | {deployed} |")
+    return lines
+
+
+def _hops_section(rows: list[dict] | None, what: str) -> list[str]:
+    """The per-hop table (closet_pipeline/bench/hops.py)."""
+    if not rows:
+        return []
+    lines = ["", f"**Hop by hop, {what}**, ms, from the functions' `hop` log lines (shared/runtime/trace.py). "
+             "*waited*: from a message's publish to its push; *to forward*: from the push to the next message "
+             "(or the result) published; of which the stage's own run, and every storage and publish call of the "
+             "delivery (calls, ms; outcome records and job markers included); *after*: the delivery's work after "
+             "forwarding (progress events, markers), off the photo's path but on its instance.", "",
+             "| hop | waited | to forward | stage | storage calls (ms) | publish calls (ms) | after |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def calls(pair):
+        return "-" if not pair else f"{pair[0]} ({pair[1]:,.0f})"
+
+    for row in rows:
+        lines.append(f"| {row['hop']} | {fmt_ms(row['waited_ms'])} | {fmt_ms(row['forward_ms'])} | "
+                     f"{fmt_ms(row['stage_ms'])} | {calls(row['storage'])} | {calls(row['publish'])} | "
+                     f"{fmt_ms(row['after_ms'])} |")
+    total = sum((r["waited_ms"] or 0) + (r["forward_ms"] or 0) for r in rows)
+    lines.append(f"| **the path, summed** | | **{fmt_ms(total)}** | | | | |")
+    return lines
+
+
+def _cores_section(burst: dict) -> list[str]:
+    """Where the cores went during the burst: CPU seconds per process, against what the cores had."""
+    used = dict(burst.get("cpu_s") or {})
+    if not used:
+        return []
+    machine = used.pop("machine", None)
+    available = burst["elapsed_ms"] / 1000 * (burst.get("cores") or _cores())
+    lines = ["", f"**Where the cores went during the burst** ({available:,.0f} core-seconds in "
+             f"{burst['elapsed_ms'] / 1000:.1f} s on {burst.get('cores') or _cores()} cores), CPU seconds:", "",
+             "| process | CPU s | share of the cores | per photo |", "| --- | ---: | ---: | ---: |"]
+    for name, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+        if seconds >= 0.05:
+            lines.append(f"| {name} | {seconds:.1f} | {100 * seconds / available:.0f} % | "
+                         f"{seconds / burst['photos']:.2f} |")
+    if machine is not None:
+        others = machine - sum(used.values())
+        lines.append(f"| everything else on the machine (other tenants, the kernel) | {max(others, 0):.1f} | "
+                     f"{100 * max(others, 0) / available:.0f} % | |")
+        lines.append(f"| **the machine, busy** | **{machine:.1f}** | **{100 * machine / available:.0f} %** | |")
     return lines
 
 
@@ -443,7 +503,9 @@ def _not_measured(results: dict) -> list[str]:
         "Expand with a generative model (Gemini, OpenAI): off in every timing here; it needs an API key and the "
         "network, and takes the provider's time (the app's worker: 2 min 31 s).",
         "Real Cloud Functions: cold starts of a container, network between regions, GCS and Pub/Sub latency. The "
-        "emulator topology runs everything on this machine, so its transport times are a floor.",
+        "emulator topology runs everything on this machine, so its transport times are a floor: a storage call "
+        "here takes a few milliseconds, one to GCS tens of them, so the hop table's call counts say what a hop "
+        "costs there.",
         "The app roadmap's 1 min 50 s has no per-stage split; it is drawn as one bar.",
     ]
     parts = {"topology": "The emulator topology", "peer": "The rembg peer", "expand": "The expand policy"}

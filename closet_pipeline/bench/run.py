@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--extra-runs", type=int, help="samples of each floor and of ingest (default 10; quick 3)")
     parser.add_argument("--topology", action=argparse.BooleanOptionalAction, default=None,
                         help="measure through the emulator topology (default on; quick off)")
-    parser.add_argument("--throughput", type=int, help="uploads at once through the topology (default 12; quick 0)")
+    parser.add_argument("--throughput", type=int, help="distinct fresh uploads at once through the topology (default 20; quick 0)")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
                         help="measure rembg remove() (default on; quick off)")
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=None,
@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.topology is None and args.throughput:  # asking for throughput asks for the topology
         args.topology = True
     args.topology = pick(args.topology, True, False)
-    args.throughput = pick(args.throughput, 12, 0) if args.topology else 0
+    args.throughput = pick(args.throughput, 20, 0) if args.topology else 0
     args.peer = pick(args.peer, True, False)
     args.floor = pick(args.floor, True, False)
     args.expand_limit = pick(args.expand_limit, None, 2)

@@ -25,14 +25,36 @@ def process_group(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
-        if len(fields) > 2 and int(fields[2]) == pgid:
+        fields = _stat_fields(entry.name)
+        if fields and len(fields) > 2 and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return sorted(members)
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by a process group's live members and the children
+    they reaped."""
+    ticks = 0
+    for pid in process_group(pgid):
+        fields = _stat_fields(pid)
+        if fields and len(fields) > 14:
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def group_peak_rss_mb(pgid: int) -> float | None:

@@ -16,7 +16,7 @@ from types import ModuleType
 from shared.adapters.bus import Bus
 from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, TransientError
 from shared.messages import Job, StageMessage, decode
-from shared.runtime import job_end
+from shared.runtime import job_end, trace
 from shared.runtime.job_state import ended
 from shared.runtime.outcomes import OutcomeRecords
 from shared.stages.context import StageContext, StageOutcome, delivery_scope
@@ -56,6 +56,7 @@ class Dispatcher:
         if deadline is None:
             deadline = time.monotonic() + self.topology.stage(stage_name).timeout_s
         claimer = _claimer(stage_name, message)
+        trace.note(jobId=message.job.job_id, stage=stage_name)
         outcome = self.records.get(stage_name, message, stage.emits)
         if outcome is not None and self.records.forwarded(stage_name, message):
             # A duplicate of a message whose outcome already went out: publishing it again would make
@@ -69,7 +70,8 @@ class Dispatcher:
             outcome = self.records.get(stage_name, message, stage.emits)  # one finished meanwhile?
         if outcome is None:
             try:
-                outcome = self._run_stage(stage, stage_name, message, deadline, claimer)
+                with trace.phase("stage"):
+                    outcome = self._run_stage(stage, stage_name, message, deadline, claimer)
                 self.records.put(stage_name, message, outcome)
             except BaseException:
                 self.records.release(stage_name, message)  # the retry must not wait out this lease

@@ -17,6 +17,7 @@ from shared.errors import InvalidObjectPath
 from shared.runtime.dispatch import Dispatcher
 from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
 from shared.runtime.logs import configure_logging
+from shared.runtime.trace import hop, timed
 from shared.stages.context import StageContext, StoredWorkImages
 from shared.topology import function_timeout_s
 
@@ -33,9 +34,9 @@ def dispatcher(stages: dict[str, ModuleType]) -> Dispatcher:
 
         configure_logging()
         settings = get_settings()
-        store = store_from_settings(settings)
+        store = timed(store_from_settings(settings), "storage")  # each call's time goes to its hop's log line
         _DISPATCHERS[key] = Dispatcher(StageContext(settings, store, StoredWorkImages(store)),
-                                       PubSubBus(settings.project_id), stages)
+                                       timed(PubSubBus(settings.project_id), "publish"), stages)
     return _DISPATCHERS[key]
 
 
@@ -48,16 +49,22 @@ def _push_envelope() -> dict | None:
         return None
 
 
-def _pushed_handler(on_message: Callable[[PushedMessage], None], on_warm_up: Callable[[], None]):
-    """A CloudEvent handler for a Pub/Sub push: a warm-up only loads; raising makes Pub/Sub redeliver."""
+def _pushed_handler(function: str, on_message: Callable[[PushedMessage], None], on_warm_up: Callable[[], None]):
+    """A CloudEvent handler for a Pub/Sub push: a warm-up only loads; raising makes Pub/Sub redeliver.
+    Each delivery logs one `hop` line (shared/runtime/trace.py)."""
 
     @functions_framework.cloud_event
     def handle(event) -> None:
-        pushed = from_cloud_event_data(event.data, _push_envelope())
-        if pushed.warm_up:
-            on_warm_up()
-        else:
-            on_message(pushed)
+        message = (event.data or {}).get("message") or {}
+        # eventTime is a storage notification's: when the upload was written.
+        with hop(function, published_at=message.get("publishTime"),
+                 event_time=(message.get("attributes") or {}).get("eventTime")) as current:
+            pushed = from_cloud_event_data(event.data, _push_envelope())
+            current.fields.update(attempt=pushed.delivery_attempt, warmUp=pushed.warm_up)
+            if pushed.warm_up:
+                on_warm_up()
+            else:
+                on_message(pushed)
 
     return handle
 
@@ -72,7 +79,7 @@ def stage_function(stage: ModuleType):
         deadline = time.monotonic() + function_timeout_s(name)
         dispatcher(stages).handle(name, pushed.data, pushed.delivery_attempt, deadline)
 
-    return _pushed_handler(on_message, lambda: dispatcher(stages).warm_up(name))
+    return _pushed_handler(name, on_message, lambda: dispatcher(stages).warm_up(name))
 
 
 def upload_function(ingest: ModuleType):
@@ -88,12 +95,13 @@ def upload_function(ingest: ModuleType):
         if request is not None:
             dispatcher(stages).run("ingest", request)
 
-    return _pushed_handler(on_notification, lambda: dispatcher(stages).warm_up("ingest"))
+    return _pushed_handler("ingest", on_notification, lambda: dispatcher(stages).warm_up("ingest"))
 
 
 def dead_letter_function():
     """The failure handler's entry point: a message that failed every delivery ends its job."""
-    return _pushed_handler(lambda pushed: dispatcher({}).handle_dead_letter(pushed.data, pushed.attributes),
+    return _pushed_handler("dead_letter",
+                           lambda pushed: dispatcher({}).handle_dead_letter(pushed.data, pushed.attributes),
                            lambda: None)
 
 
@@ -118,4 +126,4 @@ def webhook_function():
             return
         sender.send(pushed.data, time_left_s=timeout_s - (time.monotonic() - started))
 
-    return _pushed_handler(on_message, lambda: None)
+    return _pushed_handler("webhook", on_message, lambda: None)

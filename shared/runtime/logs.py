@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-FIELDS = ("jobId", "clothId", "userId", "stage", "ms", "code")
+FIELDS = ("jobId", "clothId", "userId", "stage", "ms", "code", "hop")
 
 
 class CloudLoggingFormatter(logging.Formatter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from functools import partial
 from typing import Callable
 
@@ -55,8 +56,9 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
     encoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)  # zlib and libwebp release the GIL
 
     def put(name: str, render: Callable[[], bytes], content_type: str) -> str:
-        """Encode and store in the background; the name is known at once."""
-        writes.append(encoders.submit(
+        """Encode and store in the background (in this delivery's context, so its trace counts the
+        writes); the name is known at once."""
+        writes.append(encoders.submit(copy_context().run,
             lambda: store.write(prefix + name, render(), content_type=content_type, metadata=OUTPUT_MARKER)))
         return name
 

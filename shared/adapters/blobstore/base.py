@@ -80,7 +80,7 @@ class BlobStore(ABC):
     # -- conveniences built on the four operations above ------------------------------------
     def exists(self, key: str) -> bool:
         try:
-            self.read(key)
+            self.stat(key)  # metadata only: one request, no bytes
         except BlobNotFound:
             return False
         return True
