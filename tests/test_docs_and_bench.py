@@ -30,7 +30,7 @@ def test_benchmark_smoke_run_on_one_photo(tmp_path):
                        "--fixtures", str(tmp_path / "no-fixtures")]) == 0
     text = report.read_text()
     assert "| remove_background |" in text and "bare onnxruntime inference" in text
-    assert "## Targets" in text and "| end to end in-process, warm <= 1.15 x bare inference + 300 ms |" in text
+    assert "## Targets" in text and "| end to end in-process, warm <= 1.1 x bare inference + 200 ms |" in text
     assert "old: full-resolution PNG of the cut-out, base64" in text and "tests/data/photos" in text
     assert "not measured: skipped" in text  # the topology and the peer are not run by --quick
     assert (tmp_path / "BENCHMARKS.png").read_bytes()[:4] == b"\x89PNG"
