@@ -87,22 +87,29 @@ def test_push_front_numbers_each_delivery_as_pubsub_does():
     assert unknown == 404
 
 
-def test_the_handler_reads_delivery_attempt_from_the_raw_push_body():
+def test_the_handler_reads_delivery_attempt_from_the_raw_push_body(caplog):
     """functions-framework turns the push body into a CloudEvent without deliveryAttempt; the
-    handler reads it from the request itself (attempt 1 when Pub/Sub sends none)."""
+    handler reads it from the request itself (attempt 1 when Pub/Sub sends none). The message's
+    publishTime survives the conversion: each delivery's hop line says how long its push waited."""
+    import logging
+
     import flask
     from functions_framework.event_conversion import background_event_to_cloud_event
 
     from shared.runtime.functions import _pushed_handler
 
+    caplog.set_level(logging.INFO, logger="closet.trace")
     seen = []
-    handle = _pushed_handler(seen.append, lambda: None)
+    handle = _pushed_handler("segment", seen.append, lambda: None)
     app = flask.Flask(__name__)
     for envelope in ({**ENVELOPE, "deliveryAttempt": 3}, ENVELOPE):
         with app.test_request_context("/projects/proj/topics/t", method="POST", json=envelope):
             handle(background_event_to_cloud_event(flask.request))
     assert [(p.data, p.attributes, p.delivery_attempt) for p in seen] == [(b"hello", {"a": "b"}, 3),
                                                                           (b"hello", {"a": "b"}, 1)]
+    hops = [r.hop for r in caplog.records if r.name == "closet.trace"]
+    assert [(h["function"], h["attempt"]) for h in hops] == [("segment", 3), ("segment", 1)]
+    assert all(h["waitedMs"] > 0 for h in hops)  # published when the envelope was captured, long ago
 
 
 def _signed(credentials, *, method="GET", expires_s=60, endpoint="http://127.0.0.1:9", key="results/a b.png", **kw):

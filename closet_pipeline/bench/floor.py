@@ -188,7 +188,8 @@ def piece_rows(side: int, repeats: int) -> list[str]:
 
 def report(limit: int, repeats: int, cache: Path, settings: Settings | None = None,
            extra: dict[str, Path] | None = None) -> dict:
-    """{"markdown": the tables, "chosen": the chosen Row, "today": today's Row, "load_ms": session load}"""
+    """{"markdown": the tables, "chosen": the chosen Row, "today": today's Row, "load_ms": session load,
+    "rows": every Row, "passes": whether each passed the gate}"""
     settings = settings or Settings()
     load_before = os.getloadavg()[0]
     grid = [("small", side, "lanczos") for side in (1024, 896, 768, 640)]
@@ -228,7 +229,8 @@ def report(limit: int, repeats: int, cache: Path, settings: Settings | None = No
                    f"and rembg IoU >= {REMBG_MIN_IOU}; the fastest passing setting by CPU time is chosen, another graph "
                    f"only when under {CLEARLY_FASTER} x today's CPU time. Graphs timed in turn, one call each per round."),
               f"Load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores."]
-    return {"markdown": "\n".join(lines), "chosen": chosen, "today": today, "load_ms": load_ms}
+    return {"markdown": "\n".join(lines), "chosen": chosen, "today": today, "load_ms": load_ms, "rows": rows,
+            "passes": [passes(r, today) for r in rows]}
 
 
 def main(argv: list[str] | None = None) -> None:

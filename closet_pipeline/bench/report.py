@@ -53,6 +53,7 @@ class Target:
     unit: str
     basis: str = ""  # what was compared
     missing: str = ""  # why it was not measured
+    why: str = ""  # when missed: the measured reason
 
     @property
     def met(self) -> bool | None:
@@ -80,7 +81,7 @@ class Target:
             return (f"met: {self._show(self.measured)} {self.op} {self._show(self.limit)} "
                     f"({self._show(gap)}{share} to spare)")
         return (f"MISSED by {self._show(gap)}{share}: {self._show(self.measured)}, "
-                f"target {self.op} {self._show(self.limit)}")
+                f"target {self.op} {self._show(self.limit)}" + (f". Why: {self.why}" if self.why else ""))
 
 
 def _err(part) -> str:
@@ -98,7 +99,8 @@ def evaluate_targets(results: dict) -> list[Target]:
     targets = [
         Target("end to end in-process, warm <= 1.1 x bare inference + 200 ms", s["e2e_warm_p50"],
                1.1 * s["inference_p50"] + 200 if s["inference_p50"] is not None else None, "<=", "ms",
-               "p50s", missing="" if s["inference_p50"] is not None else "no floor measured"),
+               "p50s", missing="" if s["inference_p50"] is not None else "no floor measured",
+               why=_overhead_why(s)),
         Target("through the emulator topology <= in-process + 1 s", t["e2e_warm_p50"] if t else None,
                s["e2e_warm_p50"] + 1000, "<=", "ms", "p50s, upload done to result event", missing=_err(topo)),
     ]
@@ -135,7 +137,7 @@ def evaluate_targets(results: dict) -> list[Target]:
                           "in-process floor p50, the configured model setting" + (
                               f"; the floor table's chosen setting: {floor['chosen'].variant} {floor['chosen'].side} "
                               f"{floor['chosen'].resampling}" if floor_ok else ""),
-                          missing="no floor measured"))
+                          missing="no floor measured", why=_floor_why(floor) if floor_ok else ""))
     targets.append(Target("model session load <= 1 s (the pre-optimised graph packaging ships)",
                           floor["load_ms"] if floor_ok else None, 1000, "<=", "ms", "median wall, floor table",
                           missing=_err(floor)))
@@ -150,8 +152,46 @@ def evaluate_targets(results: dict) -> list[Target]:
     burst = topo.get("throughput") if topo_ok else None
     targets.append(Target("at least 25 photos per minute through the topology", burst["per_minute"] if burst else None,
                           25, ">=", "/min", "distinct fresh uploads at once, to the last result",
-                          missing=_err(topo) if not topo_ok else "skipped"))
+                          missing=_err(topo) if not topo_ok else "skipped", why=_throughput_why(burst)))
     return targets
+
+
+def _overhead_why(s: dict) -> str:
+    """What the in-process run spends beyond the bare inference, stage by stage (warm p50s)."""
+    if s["inference_p50"] is None:
+        return ""
+    stages = {x.stage: x.p50 for x in s["warm_stages"]}
+    around = stages.get("remove_background", 0) - s["inference_p50"]
+    others = ", ".join(f"{name} {fmt_ms(ms)} ms" for name, ms in stages.items() if name != "remove_background" and ms)
+    return (f"remove_background's own work around the inference (resizes, mask, matting) {fmt_ms(around)} ms; "
+            f"the other stages: {others}")
+
+
+def _floor_why(floor: dict) -> str:
+    """Which cheaper settings the quality gate refused, and why (docs/floor.md)."""
+    today = floor["today"]
+    refused = [f"{r.variant} {r.side} px {r.resampling}: {r.cpu_ms / today.cpu_ms:.2f} x the CPU, CCP IoU "
+               f"{r.ccp_iou:.3f}, rembg IoU {r.rembg_iou:.3f}"
+               for r, ok in zip(floor["rows"], floor["passes"]) if not ok and r.cpu_ms <= 0.6 * today.cpu_ms]
+    if not refused:
+        return "no setting measured takes half the CPU"
+    return ("every setting at about half the CPU or less fails the quality gate (CCP IoU within 0.005 and rembg "
+            "IoU >= 0.99): " + "; ".join(refused))
+
+
+def _throughput_why(burst: dict | None) -> str:
+    """The CPU a photo needs against what the cores can give (the burst's own accounting)."""
+    used = dict((burst or {}).get("cpu_s") or {})
+    if not used or not burst.get("photos"):
+        return ""
+    used.pop("machine", None)
+    per_photo = sum(used.values()) / burst["photos"]
+    model = used.get("remove_background", 0.0) / burst["photos"]
+    cores = burst.get("cores") or _cores()
+    return (f"a photo took {per_photo:.1f} CPU s through the topology, {model:.1f} of them in remove_background "
+            f"(the model's pass is most of it); {cores} cores give {cores * 60 / 25:.1f} CPU s per photo at 25 a "
+            f"minute, so the ceiling here is {cores * 60 / per_photo:.1f} a minute: 25 needs a cheaper model "
+            "pass, which the quality gate refuses (see the floor target)")
 
 
 # -- summaries -----------------------------------------------------------------------------------------
