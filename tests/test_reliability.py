@@ -43,6 +43,7 @@ from shared.topology import load as load_topology
 from tests.conftest import configure
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.removebg import TIMEOUT, FakeRemoveBg
+from tests.polling import wait_until
 
 TSHIRT = "0702f1cb-0096-491e-9267-ee4f3c331fe6.jpg"
 PANTS = "ba9cd233-fff5-44f2-8569-b6ba0667d6a9.jpg"
@@ -62,14 +63,6 @@ JOB_TIMEOUT = 150  # seconds; two busy CPUs, IS-Net for several photos at once
 
 needs_emulators = pytest.mark.usefixtures("emulator_tools")
 
-
-def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())
 
 
 def results_on_bus(pipeline: LocalPipeline, job_id: str) -> list[ResultDocument]:
@@ -447,7 +440,7 @@ def test_stage_killed_mid_photo_is_redelivered_and_finishes_once(topo, receiver,
     before = len(provider.arrivals)
     provider.hold_next(60)
     job = topo.upload_job(fresh_photo(topo, 0), "rel", "killed", "photo.jpg")
-    assert _wait_until(lambda: len(provider.arrivals) > before, 60), "the photo never reached remove_background"
+    assert wait_until(lambda: len(provider.arrivals) > before, 60), "the photo never reached remove_background"
     assert not log_lines(topo, "remove_background", job.job_id, "stage done")
     topo.kill_function("remove_background")
     killed_at = time.monotonic()
@@ -458,7 +451,7 @@ def test_stage_killed_mid_photo_is_redelivered_and_finishes_once(topo, receiver,
     recovered_in = time.monotonic() - killed_at
     assert document.success, (document.error_code, document.error_message)
     assert document.providers["remove_background"] == "removebg"
-    assert _wait_until(lambda: receiver.for_job(job.job_id), 15)
+    assert wait_until(lambda: receiver.for_job(job.job_id), 15)
     time.sleep(2)
     assert_one_clean_result(topo, receiver, job.job_id, document)
     assert len(provider.arrivals) == before + 2  # the killed attempt and the redelivery
@@ -495,11 +488,11 @@ def test_same_message_delivered_twice_at_once_gives_one_result(topo, receiver, p
     topo.publish(topo.topic_of("remove_background"), original.data, dict(original.attributes))
     document = topo.wait_for_result(job.job_id, JOB_TIMEOUT)
     assert document.success, (document.error_code, document.error_message)
-    assert _wait_until(lambda: log_lines(topo, "remove_background", job.job_id, "duplicate of a delivered message"), 60)
+    assert wait_until(lambda: log_lines(topo, "remove_background", job.job_id, "duplicate of a delivered message"), 60)
     assert len(log_lines(topo, "remove_background", job.job_id, "stage done")) == 1
     assert len(provider.arrivals) == before + 1  # the duplicate did not run the stage again
     items = len(document.all_segmented_items)
-    assert _wait_until(lambda: len(log_lines(topo, "deliver", job.job_id, "stage done")) >= items, 60)
+    assert wait_until(lambda: len(log_lines(topo, "deliver", job.job_id, "stage done")) >= items, 60)
     # the duplicate published nothing more: no later stage saw it
     assert len(log_lines(topo, "segment", job.job_id, "stage done")) == 1
     time.sleep(3)
@@ -514,7 +507,7 @@ def test_same_bytes_uploaded_twice_at_once_gives_each_job_its_own_result(topo, r
     first = topo.upload_job(data, "rel", "sameA", "a.jpg")
     second = topo.upload_job(data, "rel2", "sameB", "b.jpg")
     documents = {job.job_id: topo.wait_for_result(job.job_id, JOB_TIMEOUT) for job in (first, second)}
-    assert _wait_until(lambda: all(receiver.for_job(j) for j in documents), 15)
+    assert wait_until(lambda: all(receiver.for_job(j) for j in documents), 15)
     time.sleep(2)
     for job_id, document in documents.items():
         assert document.success, (document.error_code, document.error_message)
@@ -545,7 +538,7 @@ def test_webhook_answering_500_for_a_while_gets_the_result_after(topo, receiver)
     job = topo.upload_job(data, "rel", "hook500", "again.jpg")
     document = topo.wait_for_result(job.job_id, 30)
     assert document.success and document.cache_hit
-    assert _wait_until(lambda: receiver.for_job(job.job_id), 30)
+    assert wait_until(lambda: receiver.for_job(job.job_id), 30)
     time.sleep(1)
     statuses = [c["status"] for c in receiver.for_job(job.job_id, delivered=False)]
     assert statuses == [500, 500, 204]
@@ -566,12 +559,12 @@ def test_webhook_receiver_down_for_a_while_gets_the_result_after(topo, receiver)
         job = topo.upload_job(data, "rel", "hookdown", "again.jpg")
         document = topo.wait_for_result(job.job_id, 30)
         assert document.success  # on the results topic whatever the webhook does
-        assert _wait_until(lambda: log_lines(topo, "webhook", job.job_id, "Pub/Sub will retry"), 15)
+        assert wait_until(lambda: log_lines(topo, "webhook", job.job_id, "Pub/Sub will retry"), 15)
         time.sleep(max(0.0, went_down + 30 - time.monotonic()))
     finally:
         receiver.up()
     outage = time.monotonic() - went_down
-    assert _wait_until(lambda: receiver.for_job(job.job_id), 30)
+    assert wait_until(lambda: receiver.for_job(job.job_id), 30)
     time.sleep(1)
     calls = receiver.for_job(job.job_id)
     assert len(calls) == 1 and calls[0]["verified"]

@@ -10,7 +10,7 @@
 - the webhook from its own subscription on the results topic: Pub/Sub retries, then its dead-letter topic.
 
 The first tests need no emulator; the rest share one strict topology whose copy of topology.json
-gives remove_background a 2 s timeout and the webhook 5 deliveries.
+gives remove_background a 1 s timeout and the webhook 5 deliveries.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from closet_pipeline.dev.topology import TOPOLOGY_JSON, LocalTopology
 from shared.documents import ResultDocument
 from shared.runtime.webhook import HEADER, verify
 from tests.fakes.http import FakeHttpServer, Reply
+from tests.polling import wait_until
 
 DATA = Path(__file__).parent / "data"
 ENVELOPE = json.loads((DATA / "pubsub" / "emulator_push_envelope.json").read_text())
@@ -51,14 +52,6 @@ def _http(url: str, method: str = "GET", data: bytes | None = None, headers: dic
     except OSError:  # refused or reset: nothing listens
         return 0, b""
 
-
-def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 # == without emulators ============================================================================
@@ -185,7 +178,7 @@ def receiver():
 @pytest.fixture(scope="module")
 def topo(emulator_tools, receiver, tmp_path_factory):
     raw = json.loads(TOPOLOGY_JSON.read_text())
-    next(s for s in raw["stages"] if s["name"] == "remove_background")["timeoutSeconds"] = 2  # IS-Net needs more
+    next(s for s in raw["stages"] if s["name"] == "remove_background")["timeoutSeconds"] = 1  # IS-Net alone needs about 2 s
     next(s for s in raw["subscribers"] if s["name"] == "webhook")["maxDeliveryAttempts"] = 5
     copy = tmp_path_factory.mktemp("strict") / "topology.json"
     copy.write_text(json.dumps(raw))
@@ -304,7 +297,7 @@ def test_publishing_to_a_topic_not_declared_is_refused(topo, monkeypatch):
 
 
 def test_a_stage_past_its_timeout_is_cut_off_and_redelivered(topo):
-    """remove_background gets 2 s here (topology copy): each delivery is cut off by the function's
+    """remove_background gets 1 s here (topology copy): each delivery is cut off by the function's
     timeout, Pub/Sub redelivers it, and after 5 deliveries the dead-letter handler ends the job."""
     started = time.monotonic()
     job = topo.upload_job(PHOTO, "strict", "timeout", PHOTO.name)
@@ -315,7 +308,7 @@ def test_a_stage_past_its_timeout_is_cut_off_and_redelivered(topo):
     cut_off = topo.function_log("remove_background").count("WORKER TIMEOUT")
     assert cut_off >= 4
     assert "stage done" not in topo.function_log("remove_background")
-    print(f"remove_background with a 2 s timeout: {cut_off} deliveries cut off, dead-lettered and ended "
+    print(f"remove_background with a 1 s timeout: {cut_off} deliveries cut off, dead-lettered and ended "
           f"RETRIES_EXHAUSTED {elapsed:.1f} s after the upload")
 
 
@@ -340,7 +333,7 @@ def test_webhook_refused_for_good_is_not_retried(topo, receiver):
     document = ResultDocument(job_id="strict-gone", cloth_id="gone", user_id="u", success=False,
                               error_code="EMPTY_FILE", error_message="The uploaded file is empty.")
     topo.publish(topo.results_topic, document.to_json(), {"jobId": document.job_id})
-    assert _wait_until(lambda: receiver.for_cloth("gone"), 20)
+    assert wait_until(lambda: receiver.for_cloth("gone"), 20)
     time.sleep(4)  # a retry would come within the 1-10 s backoff
     assert len(receiver.for_cloth("gone")) == 1
     assert not topo.watches["webhook_dead_letter"].wait(lambda data: b"strict-gone" in data, 0)
@@ -353,9 +346,9 @@ def test_a_function_that_dies_is_started_again(topo):
     topo.kill_function("status")
     killed = time.monotonic()
     assert _http(url)[0] == 0  # nobody listens now
-    assert _wait_until(lambda: ("status", -9) in topo.restarts, 30), topo.restarts
+    assert wait_until(lambda: ("status", -9) in topo.restarts, 30), topo.restarts
     # Answering again (401: no bearer token) once the new process is up.
-    assert _wait_until(lambda: _http(f"{url}/?userId=u&jobId=nothing")[0] == 401, 30)
+    assert wait_until(lambda: _http(f"{url}/?userId=u&jobId=nothing")[0] == 401, 30)
     print(f"status killed: answering again {time.monotonic() - killed:.1f} s later")
 
 

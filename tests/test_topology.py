@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 from closet_pipeline.dev.topology import LocalTopology
 from shared.layout import job_id_for
 from shared.runtime.webhook import HEADER, verify
+from tests.polling import wait_until
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
 WEBHOOK_SECRET = "topology-test-secret"
@@ -132,14 +133,6 @@ def _log_lines(topo: LocalTopology, function: str, job_id: str | None = None, me
     return lines
 
 
-def _wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
 
 def _expected_working_size(photo: Path) -> tuple[int, int]:
     with Image.open(photo) as image:
@@ -186,7 +179,7 @@ def test_photos_produce_results_and_one_webhook_each(topo, webhook):
         assert topo.wait_for_progress(lambda e, j=job.job_id: e.job_id == j and e.current_step.value == "COMPLETED", 10)
         assert "FAILED" not in [e.current_step.value for e in topo.progress_for(job.job_id)]
     for job in jobs.values():
-        assert _wait_until(lambda j=job: webhook.for_job(j.job_id), 10)
+        assert wait_until(lambda j=job: webhook.for_job(j.job_id), 10)
     time.sleep(1)
     # Under the strict stand-ins (timestamped signed URLs, per-object write rate, declared access)
     # a clean photo fails no delivery on the way: every stage's first try succeeds.
@@ -220,8 +213,8 @@ def test_duplicate_messages_give_one_result(topo, webhook):
     topo.publish(topo.topic_of("segment"), again.data, dict(again.attributes))
 
     # Both outcomes went out long ago: the duplicates find them delivered and publish nothing.
-    assert _wait_until(lambda: _log_lines(topo, "ingest", job.job_id, "duplicate of a delivered message"), 60)
-    assert _wait_until(lambda: _log_lines(topo, "segment", again_job, "duplicate of a delivered message"), 60)
+    assert wait_until(lambda: _log_lines(topo, "ingest", job.job_id, "duplicate of a delivered message"), 60)
+    assert wait_until(lambda: _log_lines(topo, "segment", again_job, "duplicate of a delivered message"), 60)
     time.sleep(2)
     for job_id in {job.job_id, again_job}:
         assert len(topo.results_for(job_id)) == 1
@@ -234,7 +227,7 @@ def test_bad_upload_fails_once_without_retries(topo, webhook):
     document = topo.wait_for_result(job.job_id, 30)
     assert document.success is False
     assert document.error_code == "UNSUPPORTED_FORMAT"
-    assert _wait_until(lambda: webhook.for_job(job.job_id), 10)
+    assert wait_until(lambda: webhook.for_job(job.job_id), 10)
     time.sleep(3)  # a retry storm would show within this time (the emulator retries every second)
     assert len(_log_lines(topo, "ingest", job.job_id, "stage done")) == 1
     assert len(topo.results_for(job.job_id)) == 1
@@ -247,7 +240,7 @@ def test_bad_upload_fails_once_without_retries(topo, webhook):
 def test_refused_path_starts_no_job(topo):
     key = "uploads/onlyonelevel.jpg"
     job = topo.upload_job(PHOTOS[0], "x", "x", "x", key=key)
-    assert _wait_until(lambda: [e for e in _log_lines(topo, "ingest", message="upload refused") if key in e["message"]], 20)
+    assert wait_until(lambda: [e for e in _log_lines(topo, "ingest", message="upload refused") if key in e["message"]], 20)
     time.sleep(3)
     assert len([e for e in _log_lines(topo, "ingest", message="upload refused") if key in e["message"]]) == 1
     assert topo.results_for(job.job_id) == []
@@ -278,7 +271,7 @@ def test_poison_message_ends_internal_error_on_its_third_delivery(topo, webhook)
     assert "segment" in (document.error_message or "")
     assert not [d for d in topo.dead_letters if job_id.encode() in d]
     assert len(_log_lines(topo, "segment", job_id, "kept failing unexpectedly")) == 1
-    assert _wait_until(lambda: webhook.for_job(job_id), 10)
+    assert wait_until(lambda: webhook.for_job(job_id), 10)
     time.sleep(2)
     assert len(topo.results_for(job_id)) == 1
     assert len(webhook.for_job(job_id)) == 1 and webhook.for_job(job_id)[0]["verified"]

@@ -23,12 +23,9 @@ import argparse
 import base64
 import io
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from closet_pipeline import REPO_ROOT
 
 LIMITS = dict(max_bytes=25_000_000, max_pixels=50_000_000, min_side=32, max_side=1200)
 
@@ -218,16 +215,12 @@ def cache_hit(data: bytes, name: str, hits: int) -> dict:
 def run_probe(photos: list[Path], *, runs: int, warm_up: bool = False, extras: bool = False, extra_runs: int = 5,
               cache_hits: int = 3, timeout_s: float = 1800) -> dict:
     """Run a probe in a fresh interpreter and return what it measured."""
-    argv = [sys.executable, "-m", "closet_pipeline.bench.inprocess", "--runs", str(runs), "--extra-runs", str(extra_runs),
-            "--cache-hits", str(cache_hits)]
-    argv += ["--warm-up"] if warm_up else []
-    argv += ["--extras"] if extras else []
-    argv += [str(p) for p in photos]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=REPO_ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"in-process probe failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    from closet_pipeline.bench.system import json_probe
+
+    args = ["--runs", str(runs), "--extra-runs", str(extra_runs), "--cache-hits", str(cache_hits)]
+    args += ["--warm-up"] if warm_up else []
+    args += ["--extras"] if extras else []
+    return json_probe("closet_pipeline.bench.inprocess", args + [str(p) for p in photos], timeout_s, "in-process probe")
 
 
 def main(argv: list[str] | None = None) -> int:

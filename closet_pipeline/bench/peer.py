@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from closet_pipeline import REPO_ROOT
 
 PACKAGE = "rembg[cpu]"
 
@@ -50,13 +49,10 @@ def ensure_rembg(install: bool, log: Callable[[str], None] = print) -> str | Non
 
 def run_peer(model: Path, photos: list[Path], runs: int, timeout_s: float = 1800) -> dict:
     """Measure rembg in a fresh interpreter and return what it measured."""
-    argv = [sys.executable, "-m", "closet_pipeline.bench.peer", "--model", str(model), "--runs", str(runs)]
-    argv += [str(p) for p in photos]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=REPO_ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"rembg peer failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    from closet_pipeline.bench.system import json_probe
+
+    args = ["--model", str(model), "--runs", str(runs), *(str(p) for p in photos)]
+    return json_probe("closet_pipeline.bench.peer", args, timeout_s, "rembg peer")
 
 
 def _ms(started: float) -> float:

@@ -1,10 +1,26 @@
-"""What the benchmark reads from the machine: peak memory of processes, and a line describing it."""
+"""What the benchmark reads from the machine (peak memory and CPU time of processes, a line describing
+it), and how it runs a probe in a fresh interpreter."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
+
+from closet_pipeline import REPO_ROOT
+
+
+def json_probe(module: str, args: list[str], timeout_s: float, what: str) -> dict:
+    """Run `python -m module args` in a fresh interpreter (its own cold start and memory peak) and
+    return the JSON object on the last line it printed."""
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout_s,
+                          cwd=REPO_ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mb(pid: int | str = "self") -> float | None:
