@@ -1,7 +1,8 @@
 """Where one delivery's time goes: one `hop` log line per delivery a function handles, so Cloud
 Logging (and `make bench`'s per-hop table, closet_pipeline/bench/hops.py) shows how long a message
-waited for its push, how long decoding took, and the time spent in storage calls and publishing
-beside the stage's own work.
+waited for its push (`waitedMs`), when the function sent the job on (`forwardedMs`: its first
+publish done), the stage's own run (`stageMs`) and every storage and publish call (count and ms),
+out of the delivery's whole time (`totalMs`).
 
 The function's handler opens a hop; the store and the bus a function is built with are wrapped in
 `Timed`, which adds each call's time to the open hop. Calls made on worker threads count when the
