@@ -363,7 +363,7 @@ def test_secrets_never_appear_in_logs_messages_objects_or_results(monkeypatch, c
         "result documents": "\n".join(d.model_dump_json() for d in (good, bad, expanded)),
         "messages on every topic": "\n".join(data.decode(errors="replace") for _, data, _ in pipeline.bus.published),
         "message attributes": json.dumps([attrs for _, _, attrs in pipeline.bus.published]),
-        "stored objects": "\n".join(pipeline.store.read(k).data.decode("latin-1") + json.dumps(pipeline.store.read(k).metadata)
+        "stored objects": "\n".join(pipeline.store.read(k).data.decode("latin-1") + json.dumps(pipeline.store.stat(k).metadata)
                                     for k in pipeline.store.list("")),
         "upload_url answers": json.dumps([body for body, _, _ in calls]),
         "settings as printed": repr(settings) + str(settings) + settings.model_dump_json(),

@@ -37,7 +37,7 @@ class LocalFolderBlobStore(BlobStore):
         except FileNotFoundError:
             return {"generation": 1}
 
-    def read(self, key: str, *, generation: int | None = None) -> Blob:
+    def _read(self, key: str, generation: int | None) -> tuple[bytes, dict]:
         path = self._path(key)
         with self._lock:
             try:
@@ -47,11 +47,16 @@ class LocalFolderBlobStore(BlobStore):
             meta = self._meta(path)
         if generation not in (None, meta["generation"]):
             raise BlobNotFound(f"No object at {key} generation {generation}.")
-        return Blob(data, meta["generation"], meta.get("contentType", "application/octet-stream"), meta.get("metadata", {}))
+        return data, meta
+
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
+        data, meta = self._read(key, generation)
+        return Blob(data, meta["generation"], meta.get("contentType", "application/octet-stream"))
 
     def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
-        blob = self.read(key, generation=generation)
-        return BlobInfo(len(blob.data), blob.generation, blob.content_type, blob.metadata)
+        data, meta = self._read(key, generation)
+        return BlobInfo(len(data), meta["generation"], meta.get("contentType", "application/octet-stream"),
+                        meta.get("metadata", {}))
 
     def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
         path = self._path(key)

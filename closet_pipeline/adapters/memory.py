@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -26,10 +27,18 @@ class LinkRefused(Exception):
     """What GCS answers 400/403 for: an expired or altered signed link."""
 
 
+@dataclass(frozen=True)
+class _Stored:
+    data: bytes
+    generation: int
+    content_type: str
+    metadata: dict[str, str]
+
+
 class MemoryBlobStore(BlobStore):
     def __init__(self, *, signed_url_ttl_s: int = 3600, write_interval_s: float = WRITE_INTERVAL_S,
                  clock: Callable[[], float] = time.time) -> None:
-        self._objects: dict[str, Blob] = {}
+        self._objects: dict[str, _Stored] = {}
         self._last_write: dict[str, float] = {}
         self._next_generation = 1
         self._lock = threading.Lock()
@@ -39,16 +48,20 @@ class MemoryBlobStore(BlobStore):
         self._secret = hashlib.sha256(str(id(self)).encode()).digest()
         self.rate_limited: list[str] = []  # keys whose writes were refused, for tests to inspect
 
-    def read(self, key: str, *, generation: int | None = None) -> Blob:
+    def _get(self, key: str, generation: int | None) -> _Stored:
         with self._lock:
-            blob = self._objects.get(key)
-            if blob is None or generation not in (None, blob.generation):
-                raise BlobNotFound(f"No object at {key}" + ("." if generation is None else f" generation {generation}."))
-            return blob
+            stored = self._objects.get(key)
+        if stored is None or generation not in (None, stored.generation):
+            raise BlobNotFound(f"No object at {key}" + ("." if generation is None else f" generation {generation}."))
+        return stored
+
+    def read(self, key: str, *, generation: int | None = None) -> Blob:
+        stored = self._get(key, generation)  # metadata stays behind, as a GCS download leaves it
+        return Blob(stored.data, stored.generation, stored.content_type)
 
     def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
-        blob = self.read(key, generation=generation)
-        return BlobInfo(len(blob.data), blob.generation, blob.content_type, dict(blob.metadata))
+        stored = self._get(key, generation)
+        return BlobInfo(len(stored.data), stored.generation, stored.content_type, dict(stored.metadata))
 
     def write(self, key, data, *, content_type, metadata=None, if_generation_match=None) -> int:
         with self._lock:
@@ -62,7 +75,7 @@ class MemoryBlobStore(BlobStore):
             self._last_write[key] = now
             generation = self._next_generation
             self._next_generation += 1
-            self._objects[key] = Blob(bytes(data), generation, content_type, dict(metadata or {}))
+            self._objects[key] = _Stored(bytes(data), generation, content_type, dict(metadata or {}))
             return generation
 
     def list(self, prefix: str) -> list[str]:

@@ -30,7 +30,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
         upload = ctx.store.read(job.upload, generation=info.generation)
     except BlobNotFound:
         raise UploadNotFound() from None
-    job = with_upload_choices(job, upload.metadata)
+    job = with_upload_choices(job, info.metadata)
     # The cache is keyed by the bytes (and what the upload asks for), so a repeat upload is served
     # before anything is decoded.
     kind = job.image_type.value if job.image_type else "auto"  # not said: the segment stage decides

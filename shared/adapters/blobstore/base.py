@@ -27,10 +27,12 @@ class PreconditionFailed(Exception):
 
 @dataclass(frozen=True)
 class Blob:
+    """What one read returns. An object's custom metadata is not part of it (a GCS download does
+    not carry it, and a second request per read would): `stat` reads it."""
+
     data: bytes
     generation: int
     content_type: str = "application/octet-stream"
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,5 +96,6 @@ class BlobStore(ABC):
         return True
 
     def copy(self, source: str, destination: str) -> None:
-        blob = self.read(source)
-        self.write(destination, blob.data, content_type=blob.content_type, metadata=blob.metadata)
+        info = self.stat(source)
+        blob = self.read(source, generation=info.generation)
+        self.write(destination, blob.data, content_type=blob.content_type, metadata=info.metadata)

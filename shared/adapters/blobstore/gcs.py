@@ -52,15 +52,16 @@ class GcsBlobStore(BlobStore):
         return blob
 
     def read(self, key: str, *, generation: int | None = None) -> Blob:
-        blob = self._get_blob(key, generation)
+        """One request: the download's headers carry the generation it served and its content type.
+        Without `generation`, whichever generation is current when GCS serves it, whole."""
+        blob = self._bucket(key).blob(key, generation=generation)
         try:
-            # Pinned to the generation just seen: an overwrite in between is a miss, not a mix.
-            data = blob.download_as_bytes(if_generation_match=blob.generation)
-        except (gexc.NotFound, gexc.PreconditionFailed):
-            raise BlobNotFound(f"No object at {key} generation {blob.generation}.") from None
+            data = blob.download_as_bytes()
+        except gexc.NotFound:
+            raise BlobNotFound(f"No object at {key}" + ("." if generation is None else f" generation {generation}.")) from None
         except _TRANSIENT as exc:
             raise StorageUnavailable(f"Reading {key} failed: {exc}") from exc
-        return Blob(data, blob.generation, blob.content_type or "application/octet-stream", dict(blob.metadata or {}))
+        return Blob(data, int(blob.generation), blob.content_type or "application/octet-stream")
 
     def stat(self, key: str, *, generation: int | None = None) -> BlobInfo:
         blob = self._get_blob(key, generation)
