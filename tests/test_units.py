@@ -144,3 +144,61 @@ def test_upload_metadata_carries_the_users_picks():
     picked = with_upload_choices(job, {"category": "bottom", "image-type": "FULL_BODY"})
     assert picked.category_hint is Category.BOTTOM and picked.image_type is ImageType.FULL_BODY
     assert with_upload_choices(job, {"category": "<script>"}) == job
+
+
+def test_a_documents_links_are_signed_at_once_each_file_once():
+    """On Cloud Functions each link is a remote signBlob call: an outfit's links are signed in
+    parallel, and a file named twice (a crop standing in for its product shot) is signed once."""
+    from shared.documents import ExpandedItem, ResultDocument, SegmentedItem
+    from shared.runtime.links import signed
+
+    class SlowSigner(MemoryBlobStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls, self.running, self.most = [], 0, 0
+            self.lock = threading.Lock()
+
+        def url(self, key: str) -> str:
+            with self.lock:
+                self.calls.append(key)
+                self.running += 1
+                self.most = max(self.most, self.running)
+            threading.Event().wait(0.05)  # a signBlob round trip
+            with self.lock:
+                self.running -= 1
+            return super().url(key)
+
+    items = [SegmentedItem(label="shirt", category="TOP", area_pixels=10, bbox=(0, 0, 1, 1), url=f"items/{i}.png",
+                           thumbnail_url=f"items/{i}.thumb.webp") for i in range(4)]
+    document = ResultDocument(job_id="j", cloth_id="c", user_id="u", success=True, removed_bg_image_url="cutout.png",
+                              segmented_image_url="items/0.png", all_segmented_items=items,
+                              all_expanded_items=[ExpandedItem(label="shirt", url=i.url, expanded=False, note="not needed")
+                                                  for i in items])
+    store = SlowSigner()
+    out = signed(document, store)
+    assert sorted(store.calls) == sorted(f"results/u/c/j/{n}" for n in document.urls())  # 9 files, 9 signatures
+    assert store.most > 1
+    assert out.all_expanded_items[2].url == out.all_segmented_items[2].url and "signature=" in out.segmented_image_url
+
+
+def test_signing_without_a_key_refreshes_the_token_only_when_it_is_stale(monkeypatch):
+    """A Cloud Function's credentials hold no private key: links are signed through IAM with its
+    access token, refreshed from the metadata server only when it has expired."""
+    from shared.adapters.blobstore import gcs
+
+    class Credentials:
+        service_account_email = "fn@p.iam.gserviceaccount.com"
+        token, valid, refreshes = "t1", True, 0
+
+        def refresh(self, request) -> None:
+            self.refreshes += 1
+            self.token, self.valid = f"t{self.refreshes + 1}", True
+
+    class Client:
+        _credentials = Credentials()
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    client = Client()
+    assert gcs.signing_identity(client)["access_token"] == "t1" and client._credentials.refreshes == 0
+    client._credentials.valid = False
+    assert gcs.signing_identity(client)["access_token"] == "t2" and client._credentials.refreshes == 1

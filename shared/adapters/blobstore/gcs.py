@@ -127,9 +127,10 @@ def signing_identity(client: storage.Client) -> dict:
     credentials = client._credentials
     if hasattr(credentials, "sign_bytes") and getattr(credentials, "signer_email", None):
         return {}
-    import google.auth.transport.requests
+    if not credentials.valid:  # a token is good for an hour: not a metadata-server call per link
+        import google.auth.transport.requests
 
-    credentials.refresh(google.auth.transport.requests.Request())
+        credentials.refresh(google.auth.transport.requests.Request())
     return {"service_account_email": credentials.service_account_email, "access_token": credentials.token}
 
 
