@@ -119,7 +119,7 @@ def evaluate_targets(results: dict) -> list[Target]:
                           missing="no extras measured"))
     targets.append(Target("messages between stages < 2 KB", s["message_max"], 2048, "<", "bytes", "largest message"))
     # One job at a time per process, as deployed (topology.json: concurrency 1 for every stage but
-    # expand); the burst's peaks, with several requests in one local gunicorn worker, are shown beside.
+    # expand, and the local functions serve that many at once); the burst's peaks are shown beside.
     memory = topo.get("memory_single") if topo_ok else None
     burst_memory = (topo.get("memory_burst") or {}) if topo_ok else {}
     limits = {"remove_background": 2200, "ingest": 400, "segment": 400, "expand": 400, "deliver": 400}
@@ -457,8 +457,9 @@ def _topology_sections(topo, main: int) -> list[str]:
                   + (f"; {burst['failed']} failed" if burst["failed"] else "") + "."
                   + (" Results arrived after (s): " + ", ".join(f"{ms / 1000:.1f}" for ms in finished) + "."
                      if finished else "")
-                  + f" Locally each function is one gunicorn worker with {_cores() * 4} threads (functions-framework's "
-                  "default), whatever topology.json's concurrency says; in the cloud, instances scale out instead."]
+                  + " Locally each function is one process serving as many requests at once as topology.json's "
+                  "concurrency allows (one, for every stage but expand): one instance each; in the cloud, "
+                  "instances scale out instead."]
         lines += _cores_section(burst)
     single, after = topo.get("memory_single") or {}, topo.get("memory_burst") or {}
     if single:
