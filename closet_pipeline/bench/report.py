@@ -548,6 +548,7 @@ def _not_measured(results: dict) -> list[str]:
         "here takes a few milliseconds, one to GCS tens of them, so the hop table's call counts say what a hop "
         "costs there.",
         "The app roadmap's 1 min 50 s has no per-stage split; it is drawn as one bar.",
+        "A GPU (onnxruntime's CUDA provider): this benchmark runs on the CPU only.",
     ]
     parts = {"topology": "The emulator topology", "peer": "The rembg peer", "expand": "The expand policy"}
     for part, label in parts.items():
