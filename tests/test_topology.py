@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
+from closet_pipeline.bench.hops import read_hops
 from closet_pipeline.dev.topology import LocalTopology
 from shared.layout import job_id_for
 from shared.runtime.webhook import HEADER, verify
@@ -188,6 +189,12 @@ def test_photos_produce_results_and_one_webhook_each(topo, webhook):
     refused = topo.front_refusals()
     assert not [r for r in refused if r[3] != 429], refused  # nothing beyond what topology.json grants
     print(f"{len(PHOTOS)} photos under the strict stand-ins: {len(refused)} writes refused 429 (the client retried them)")
+    # Every stage's delivery logged its hop line (shared/runtime/trace.py), which the bench's hop table reads.
+    hops = read_hops({name: topo.function_log(name) for name in topo.functions})
+    for job in jobs.values():
+        logged = [h for h in hops if h.get("jobId") == job.job_id and "forwardedMs" in h]
+        assert {h["function"] for h in logged} == {s["name"] for s in topo.stages}, logged
+        assert all(h["waitedMs"] >= 0 and h["decodedMs"] <= h["forwardedMs"] <= h["totalMs"] for h in logged), logged
     for job in jobs.values():
         assert len(topo.results_for(job.job_id)) == 1
         calls = webhook.for_job(job.job_id)

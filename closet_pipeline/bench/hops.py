@@ -3,8 +3,8 @@
 on, and how much of that was the stage itself, storage calls and publishing.
 
 The path is timed on the machine's clock: the upload stored (the bench's PUT returned), each function
-receiving its message (`receivedAt`, `waitedMs` after its publish) and sending the next one
-(`forwardedMs`), and the result seen by the app (the bench's subscriber). What a function does after
+receiving its message (`receivedAt`, `waitedMs` after its publish), decoding it (`decodedMs`) and
+sending the next one (`forwardedMs`), and the result seen by the app (the bench's subscriber). What a function does after
 forwarding (progress events, outcome markers) is off the path but keeps its instance busy: it is the
 `after` column.
 """
@@ -37,6 +37,7 @@ def read_hops(log_texts: dict[str, str]) -> list[dict]:
 class Row:
     hop: str
     waited_ms: float | None = None  # publish to push delivery
+    decode_ms: float | None = None  # received to the event decoded
     forward_ms: float | None = None  # received to the next message (or the result) published
     stage_ms: float | None = None
     storage: tuple[int, float] | None = None  # calls, ms (all of the delivery's)
@@ -66,7 +67,8 @@ def job_path(hops: list[dict], job_id: str, stage_order: list[str], uploaded_at:
             rows.append(Row("notification: upload stored to its message published",
                             forward_ms=round((published - uploaded_at.timestamp()) * 1000, 1)))
         rows.append(Row(
-            stage, waited_ms=chosen.get("waitedMs"), forward_ms=chosen["forwardedMs"], stage_ms=chosen.get("stageMs"),
+            stage, waited_ms=chosen.get("waitedMs"), decode_ms=chosen.get("decodedMs"), forward_ms=chosen["forwardedMs"],
+            stage_ms=chosen.get("stageMs"),
             storage=(chosen.get("storageCalls", 0), chosen.get("storageMs", 0.0)),
             publish=(chosen.get("publishCalls", 0), chosen.get("publishMs", 0.0)),
             after_ms=round(chosen["totalMs"] - chosen["forwardedMs"], 1)))
@@ -83,8 +85,8 @@ def median_rows(paths: list[list[Row]]) -> list[Row]:
         return []
     names = [r.hop for r in paths[0]]
     columns = zip(*[p for p in paths if [r.hop for r in p] == names])
-    return [Row(name, _median(r.waited_ms for r in rows), _median(r.forward_ms for r in rows),
-                _median(r.stage_ms for r in rows), _median_pair(r.storage for r in rows),
+    return [Row(name, _median(r.waited_ms for r in rows), _median(r.decode_ms for r in rows),
+                _median(r.forward_ms for r in rows), _median(r.stage_ms for r in rows), _median_pair(r.storage for r in rows),
                 _median_pair(r.publish for r in rows), _median(r.after_ms for r in rows))
             for name, rows in zip(names, columns)]
 

@@ -477,22 +477,24 @@ def _hops_section(rows: list[dict] | None, what: str) -> list[str]:
     if not rows:
         return []
     lines = ["", f"**Hop by hop, {what}**, ms, from the functions' `hop` log lines (shared/runtime/trace.py). "
-             "*waited*: from a message's publish to its push; *to forward*: from the push to the next message "
+             "*waited*: from a message's publish to its push; *decoded*: from the push to its event decoded "
+             "(envelope, message, job); *to forward*: from the push to the next message "
              "(or the result) published; of which the stage's own run, and every storage and publish call of the "
              "delivery (calls, ms; outcome records and job markers included); *after*: the delivery's work after "
              "forwarding (progress events, markers), off the photo's path but on its instance.", "",
-             "| hop | waited | to forward | stage | storage calls (ms) | publish calls (ms) | after |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| hop | waited | decoded | to forward | stage | storage calls (ms) | publish calls (ms) | after |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 
     def calls(pair):
         return "-" if not pair else f"{pair[0]} ({pair[1]:,.0f})"
 
     for row in rows:
-        lines.append(f"| {row['hop']} | {fmt_ms(row['waited_ms'])} | {fmt_ms(row['forward_ms'])} | "
+        decoded = "-" if row.get("decode_ms") is None else f"{row['decode_ms']:.1f}"
+        lines.append(f"| {row['hop']} | {fmt_ms(row['waited_ms'])} | {decoded} | {fmt_ms(row['forward_ms'])} | "
                      f"{fmt_ms(row['stage_ms'])} | {calls(row['storage'])} | {calls(row['publish'])} | "
                      f"{fmt_ms(row['after_ms'])} |")
     total = sum((r["waited_ms"] or 0) + (r["forward_ms"] or 0) for r in rows)
-    lines.append(f"| **the path, summed** | | **{fmt_ms(total)}** | | | | |")
+    lines.append(f"| **the path, summed** | | | **{fmt_ms(total)}** | | | | |")
     return lines
 
 

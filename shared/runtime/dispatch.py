@@ -46,6 +46,7 @@ class Dispatcher:
         except InvalidMessage as error:
             self._refuse(stage_name, data, error)
             return
+        trace.mark("decoded")
         self.run(stage_name, message.model_copy(update={"attempt": max(attempt, 1)}), deadline)
 
     def run(self, stage_name: str, message: StageMessage, deadline: float | None = None) -> StageOutcome:

@@ -17,6 +17,7 @@ from shared.errors import InvalidObjectPath
 from shared.runtime.dispatch import Dispatcher
 from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
 from shared.runtime.logs import configure_logging
+from shared.runtime import trace
 from shared.runtime.trace import hop, timed
 from shared.stages.context import StageContext, StoredWorkImages
 from shared.topology import function_timeout_s
@@ -92,6 +93,7 @@ def upload_function(ingest: ModuleType):
         except InvalidObjectPath as refused:
             log.warning("upload refused: %s", refused.message, extra={"stage": "ingest"})
             return  # acked: retrying a bad path cannot help
+        trace.mark("decoded")
         if request is not None:
             dispatcher(stages).run("ingest", request)
 

@@ -1,7 +1,7 @@
 """Where one delivery's time goes: one `hop` log line per delivery a function handles, so Cloud
 Logging (and `make bench`'s per-hop table, closet_pipeline/bench/hops.py) shows how long a message
-waited for its push (`waitedMs`), when the function sent the job on (`forwardedMs`: its first
-publish done), the stage's own run (`stageMs`) and every storage and publish call (count and ms),
+waited for its push (`waitedMs`), when its event was decoded (`decodedMs`), when the function sent
+the job on (`forwardedMs`: its first publish done), the stage's own run (`stageMs`) and every storage and publish call (count and ms),
 out of the delivery's whole time (`totalMs`).
 
 The function's handler opens a hop; the store and the bus a function is built with are wrapped in
@@ -80,6 +80,13 @@ def hop(function: str, *, published_at: str | None = None, event_time: str | Non
         _HOP.reset(token)
         log.info("hop", extra={"hop": current.summary(), **{k: v for k, v in current.fields.items()
                                                              if k in ("jobId", "stage")}})
+
+
+def mark(name: str) -> None:
+    """Note when something happened in the open hop, as `{name}Ms` since it began (`decodedMs`)."""
+    current = _HOP.get()
+    if current is not None:
+        current.fields[f"{name}Ms"] = round((time.perf_counter() - current.started) * 1000, 1)
 
 
 def note(**fields: object) -> None:
