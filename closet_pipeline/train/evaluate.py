@@ -163,16 +163,27 @@ def evaluate_parser(segmenter, remover) -> ParserReport:
                 report.items_not_garment += 1
             elif max(garment_share, key=garment_share.get) != garment.category:
                 report.items_wrong_category += 1
-        for c, category in GARMENT_CLASS.items():
-            parts, count = ndimage.label(truth == c, structure=np.ones((3, 3), bool))
-            for index in range(1, count + 1):
-                part = parts == index
-                if part.mean() < MIN_GARMENT_SHARE:
-                    continue
-                report.garments[category] += 1
-                if any(cat == category and (mask & part).sum() >= COVERED * part.sum() for cat, mask in items):
-                    report.found[category] += 1
+        for category, part in truth_garments(truth):
+            report.garments[category] += 1
+            if any(cat == category and covers(mask, part) for cat, mask in items):
+                report.found[category] += 1
     return report
+
+
+def truth_garments(truth: np.ndarray):
+    """(category, mask) of each garment a CCP label mask shows: a connected part of one garment
+    class covering at least MIN_GARMENT_SHARE of the photo."""
+    for c, category in GARMENT_CLASS.items():
+        parts, count = ndimage.label(truth == c, structure=np.ones((3, 3), bool))
+        for index in range(1, count + 1):
+            part = parts == index
+            if part.mean() >= MIN_GARMENT_SHARE:
+                yield category, part
+
+
+def covers(mask: np.ndarray, part: np.ndarray) -> bool:
+    """Whether an item's mask finds a garment: it covers COVERED of the garment's pixels."""
+    return (mask & part).sum() >= COVERED * part.sum()
 
 
 def auto_image_type(segmenter) -> dict[str, tuple[int, int]]:

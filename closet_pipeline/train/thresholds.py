@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from closet_pipeline.train import data
-from closet_pipeline.train.evaluate import COVERED, GARMENT_CLASS, MIN_GARMENT_SHARE
+from closet_pipeline.train.evaluate import GARMENT_CLASS, covers, truth_garments
 from closet_pipeline.train.splits import part_of
 from shared.providers.garments.parser import GarmentParser
 
@@ -91,15 +90,9 @@ def main() -> None:
                 items += len(regions)
                 garment_pixels = np.isin(truth, list(GARMENT_CLASS))
                 not_garment += sum(garment_pixels[r.mask].mean() < 0.5 for r in regions)
-                for c, category in GARMENT_CLASS.items():
-                    parts, count = ndimage.label(truth == c, structure=np.ones((3, 3), bool))
-                    for index in range(1, count + 1):
-                        part = parts == index
-                        if part.mean() < MIN_GARMENT_SHARE:
-                            continue
-                        garments += 1
-                        found += any(r.category == category and (r.mask & part).sum() >= COVERED * part.sum()
-                                     for r in regions)
+                for category, part in truth_garments(truth):
+                    garments += 1
+                    found += any(r.category == category and covers(r.mask, part) for r in regions)
             print(f"min share {min_share}, min confidence {min_confidence}: found {found}/{garments} "
                   f"({found / garments:.3f}); {items} items, {not_garment} not garments")
 
