@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import augment, data
 from closet_pipeline.train.export import export_onnx
+from closet_pipeline.train.fit import fit
 from closet_pipeline.train.nets import GarmentClassifier
 from shared.categories import CLOTHING_LABELS
 from shared.providers.garments.inputs import CLASSIFIER_SIDE
@@ -42,29 +43,16 @@ def train(epochs: int, batch: int = 48, threads: int = 2) -> torch.nn.Module:
           f"loaded in {time.time() - started:.0f} s", flush=True)
     model = GarmentClassifier(len(CLOTHING_LABELS), width=24)
     images, targets = torch.from_numpy(train_set.images), torch.from_numpy(train_set.targets)
-    steps = epochs * (len(images) // batch)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.05)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=4e-3, total_steps=steps, pct_start=0.15)
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        total = 0.0
-        for step in range(len(images) // batch):
-            index = order[step * batch:(step + 1) * batch]
-            x = augment.to_float(images[index])
-            theta = augment.random_affine(len(index), generator, zoom=(0.7, 1.15), aspect=1.2, shift=0.12)
-            x = augment.colour_jitter(augment.warp(x, theta, "bilinear", "border"), generator)
-            loss = F.cross_entropy(model(x), targets[index], label_smoothing=0.1)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item()
-        line = f"epoch {epoch + 1}/{epochs} loss {total / (step + 1):.3f} {time.time() - started:.0f} s"
-        if (epoch + 1) % 5 == 0 or epoch + 1 == epochs:
-            line += f" validation top-1 {accuracy(model, validation):.3f}"
-        print(line, flush=True)
-    model.eval()
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        x = augment.to_float(images[index])
+        theta = augment.random_affine(len(index), generator, zoom=(0.7, 1.15), aspect=1.2, shift=0.12)
+        x = augment.colour_jitter(augment.warp(x, theta, "bilinear", "border"), generator)
+        return F.cross_entropy(model(x), targets[index], label_smoothing=0.1)
+
+    fit(model, len(images), epochs=epochs, batch=batch, lr=4e-3, weight_decay=0.05, pct_start=0.15,
+        generator=generator, batch_loss=batch_loss, started=started,
+        validation=lambda: f" validation top-1 {accuracy(model, validation):.3f}")
     return model
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import augment, data
 from closet_pipeline.train.export import export_onnx
+from closet_pipeline.train.fit import fit
 from closet_pipeline.train.nets import GarmentParser
 from shared.categories import PARSER_CLASSES
 from shared.providers.garments.inputs import PARSER_SIZE
@@ -69,35 +70,24 @@ def train(epochs: int, batch: int = 8, threads: int = 2) -> nn.Module:
     model = GarmentParser(len(PARSER_CLASSES))
     images = torch.from_numpy(train_set.images)
     masks = torch.from_numpy(train_set.targets)
-    steps = epochs * (len(images) // batch)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=steps, pct_start=0.1)
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        total = 0.0
-        for step in range(len(images) // batch):
-            index = order[step * batch:(step + 1) * batch]
-            x = augment.to_float(images[index])
-            y = masks[index].float().unsqueeze(1)
-            theta = augment.random_affine(len(index), generator, zoom=(0.75, 1.25), aspect=1.15, shift=0.1)
-            x = augment.colour_jitter(augment.warp(x, theta, "bilinear", "zeros"), generator)
-            # Outside the photo (zoomed out) is background, as the zero padding shows it.
-            y = augment.warp(y, theta, "nearest", "zeros").squeeze(1).long()
-            logits = F.interpolate(model(x), scale_factor=2.0, mode="bilinear", align_corners=False)
-            loss = F.cross_entropy(logits, y, weight=weights, ignore_index=data.IGNORE)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item()
-        line = f"epoch {epoch + 1}/{epochs} loss {total / (step + 1):.3f} {time.time() - started:.0f} s"
-        if (epoch + 1) % 5 == 0 or epoch + 1 == epochs:
-            iou = mean_iou(model, validation)
-            line += " validation IoU " + " ".join(f"{c} {v:.2f}" for c, v in zip(PARSER_CLASSES, iou))
-            line += f" | garments {iou[3:].mean():.3f}"
-        print(line, flush=True)
-    model.eval()
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        x = augment.to_float(images[index])
+        y = masks[index].float().unsqueeze(1)
+        theta = augment.random_affine(len(index), generator, zoom=(0.75, 1.25), aspect=1.15, shift=0.1)
+        x = augment.colour_jitter(augment.warp(x, theta, "bilinear", "zeros"), generator)
+        # Outside the photo (zoomed out) is background, as the zero padding shows it.
+        y = augment.warp(y, theta, "nearest", "zeros").squeeze(1).long()
+        logits = F.interpolate(model(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return F.cross_entropy(logits, y, weight=weights, ignore_index=data.IGNORE)
+
+    def validation_line() -> str:
+        iou = mean_iou(model, validation)
+        return (" validation IoU " + " ".join(f"{c} {v:.2f}" for c, v in zip(PARSER_CLASSES, iou))
+                + f" | garments {iou[3:].mean():.3f}")
+
+    fit(model, len(images), epochs=epochs, batch=batch, lr=3e-3, weight_decay=0.01, pct_start=0.1,
+        generator=generator, batch_loss=batch_loss, validation=validation_line, started=started)
     return Probabilities(model).eval()
 
 
