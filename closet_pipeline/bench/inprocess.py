@@ -26,7 +26,6 @@ import json
 import time
 from pathlib import Path
 
-
 LIMITS = dict(max_bytes=25_000_000, max_pixels=50_000_000, min_side=32, max_side=1200)
 
 

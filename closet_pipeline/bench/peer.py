@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-
 PACKAGE = "rembg[cpu]"
 
 

@@ -12,16 +12,14 @@ served by copying the files into its own results folder: no user gets a link int
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from datetime import datetime, timezone
-from typing import Callable, Iterable
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ResultDocument
 from shared.layout import cache_prefix, results_prefix
 from shared.messages import Job
+from shared.runtime.trace import each
 
 ENTRY = "result.json"
 
@@ -29,7 +27,7 @@ ENTRY = "result.json"
 def save(store: BlobStore, cache_key: str, document: ResultDocument) -> None:
     """Keep a successful result whose links are file names in its job's results folder."""
     prefix, source = cache_prefix(cache_key), results_prefix(document.user_id, document.cloth_id, document.job_id)
-    _each(lambda name: store.copy(source + name, prefix + name), document.urls())
+    each(lambda name: store.copy(source + name, prefix + name), document.urls())  # at once: one round trip
     # Written last: an entry is visible only once all its files are there.
     store.write(prefix + ENTRY, document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
 
@@ -39,7 +37,7 @@ def lookup(store: BlobStore, cache_key: str) -> ResultDocument | None:
     prefix = cache_prefix(cache_key)
     try:
         entry = ResultDocument.model_validate_json(store.read(prefix + ENTRY).data)
-        _each(lambda name: store.stat(prefix + name), entry.urls())
+        each(lambda name: store.stat(prefix + name), entry.urls())
     except BlobNotFound:
         return None
     return entry
@@ -49,7 +47,7 @@ def serve(store: BlobStore, cache_key: str, entry: ResultDocument, job: Job, tim
     """The entry re-issued for this job (names, the job's own copies of the files)."""
     prefix = cache_prefix(cache_key)
     destination = results_prefix(job.user_id, job.cloth_id, job.job_id)
-    _each(lambda name: store.copy(prefix + name, destination + name), entry.urls())
+    each(lambda name: store.copy(prefix + name, destination + name), entry.urls())
     return entry.model_copy(update={
         "job_id": job.job_id, "cloth_id": job.cloth_id, "user_id": job.user_id,
         "cache_hit": True, "timings": timings, "providers": {"cache": "hit"},
@@ -57,11 +55,3 @@ def serve(store: BlobStore, cache_key: str, entry: ResultDocument, job: Job, tim
         "finished_at": datetime.now(timezone.utc),
     }).with_pick(job.category_hint)
 
-
-def _each(call: Callable[[str], object], names: Iterable[str]) -> None:
-    """One storage call per file, at once: a hit costs one round trip per step, not one per file
-    (each in the delivery's context, so its trace counts them). The first failure is raised."""
-    names = list(names)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
-        for done in [pool.submit(copy_context().run, call, name) for name in names]:
-            done.result()

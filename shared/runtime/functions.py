@@ -14,11 +14,10 @@ import functions_framework
 
 from shared.config import get_settings
 from shared.errors import InvalidObjectPath
+from shared.runtime import trace
 from shared.runtime.dispatch import Dispatcher
 from shared.runtime.events import PushedMessage, from_cloud_event_data, job_request_from_notification
 from shared.runtime.logs import configure_logging
-from shared.runtime import trace
-from shared.runtime.trace import hop, timed
 from shared.stages.context import StageContext, StoredWorkImages
 from shared.topology import function_timeout_s
 
@@ -35,9 +34,9 @@ def dispatcher(stages: dict[str, ModuleType]) -> Dispatcher:
 
         configure_logging()
         settings = get_settings()
-        store = timed(store_from_settings(settings), "storage")  # each call's time goes to its hop's log line
+        store = trace.timed(store_from_settings(settings), "storage")  # each call's time goes to its hop's log line
         _DISPATCHERS[key] = Dispatcher(StageContext(settings, store, StoredWorkImages(store)),
-                                       timed(PubSubBus(settings.project_id), "publish"), stages)
+                                       trace.timed(PubSubBus(settings.project_id), "publish"), stages)
     return _DISPATCHERS[key]
 
 
@@ -58,7 +57,7 @@ def _pushed_handler(function: str, on_message: Callable[[PushedMessage], None], 
     def handle(event) -> None:
         message = (event.data or {}).get("message") or {}
         # eventTime is a storage notification's: when the upload was written.
-        with hop(function, published_at=message.get("publishTime"),
+        with trace.hop(function, published_at=message.get("publishTime"),
                  event_time=(message.get("attributes") or {}).get("eventTime")) as current:
             pushed = from_cloud_event_data(event.data, _push_envelope())
             current.fields.update(attempt=pushed.delivery_attempt, warmUp=pushed.warm_up)

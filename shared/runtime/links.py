@@ -4,12 +4,10 @@ or answered by the status endpoint), so none that the app receives has already e
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
-
 from shared.adapters.blobstore import BlobStore
 from shared.documents import ResultDocument
 from shared.layout import results_prefix
+from shared.runtime.trace import each
 
 MAX_PARALLEL_SIGNATURES = 8
 
@@ -20,7 +18,5 @@ def signed(document: ResultDocument, store: BlobStore) -> ResultDocument:
     seventeen links are signed at once rather than one after another."""
     prefix = results_prefix(document.user_id, document.cloth_id, document.job_id)
     names = document.urls()
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_SIGNATURES, len(names)))) as pool:
-        urls = [pool.submit(copy_context().run, store.url, prefix + name) for name in names]
-        links = {name: url.result() for name, url in zip(names, urls)}
+    links = dict(zip(names, each(lambda name: store.url(prefix + name), names, limit=MAX_PARALLEL_SIGNATURES)))
     return document.with_urls(links.__getitem__)

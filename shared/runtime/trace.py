@@ -1,12 +1,12 @@
 """Where one delivery's time goes: one `hop` log line per delivery a function handles, so Cloud
 Logging (and `make bench`'s per-hop table, closet_pipeline/bench/hops.py) shows how long a message
 waited for its push (`waitedMs`), when its event was decoded (`decodedMs`), when the function sent
-the job on (`forwardedMs`: its first publish done), the stage's own run (`stageMs`) and every storage and publish call (count and ms),
-out of the delivery's whole time (`totalMs`).
+the job on (`forwardedMs`: its first publish done), the stage's own run (`stageMs`) and every
+storage and publish call (count and ms), out of the delivery's whole time (`totalMs`).
 
 The function's handler opens a hop; the store and the bus a function is built with are wrapped in
 `Timed`, which adds each call's time to the open hop. Calls made on worker threads count when the
-thread runs in the delivery's context (`contextvars.copy_context`); their times add up, so storage
+thread runs in the delivery's context (`each` runs calls that way); their times add up, so storage
 time may exceed the wall time when writes overlap.
 """
 
@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from datetime import datetime, timezone
-from typing import Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 log = logging.getLogger("closet.trace")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Hop:
@@ -43,11 +45,11 @@ class Hop:
             if kind == "publish" and "forwardedMs" not in self.fields:
                 # The first message out (the next stage's, or the result): where the job's own path
                 # leaves this function; what follows (progress, records) only keeps the instance busy.
-                self.fields["forwardedMs"] = round((time.perf_counter() - self.started) * 1000, 1)
+                self.fields["forwardedMs"] = _ms_since(self.started)
 
     def summary(self) -> dict[str, object]:
         entry: dict[str, object] = {"function": self.function, **self.fields,
-                                    "totalMs": round((time.perf_counter() - self.started) * 1000, 1)}
+                                    "totalMs": _ms_since(self.started)}
         for kind, ms in sorted(self.spent_ms.items()):
             entry[f"{kind}Ms"] = round(ms, 1)
             entry[f"{kind}Calls"] = self.calls[kind]
@@ -86,7 +88,7 @@ def mark(name: str) -> None:
     """Note when something happened in the open hop, as `{name}Ms` since it began (`decodedMs`)."""
     current = _HOP.get()
     if current is not None:
-        current.fields[f"{name}Ms"] = round((time.perf_counter() - current.started) * 1000, 1)
+        current.fields[f"{name}Ms"] = _ms_since(current.started)
 
 
 def note(**fields: object) -> None:
@@ -109,7 +111,7 @@ def phase(name: str) -> Iterator[None]:
         yield
     finally:
         current.phase = None
-        current.fields[f"{name}Ms"] = round((time.perf_counter() - started) * 1000, 1)
+        current.fields[f"{name}Ms"] = _ms_since(started)
 
 
 @contextmanager
@@ -146,6 +148,20 @@ class Timed:
 def timed(inner: T, kind: str) -> T:
     """`inner`, timed as `kind`; typed as what it wraps, since it answers every call `inner` does."""
     return Timed(inner, kind)  # type: ignore[return-value]
+
+
+def each(call: Callable[[T], R], items: Iterable[T], *, limit: int = 8) -> list[R]:
+    """`call(item)` for every item at once (storage calls, link signatures: each a round trip), on
+    threads that run in this delivery's context so the open hop counts their calls. Results in the
+    items' order; the first failure is raised."""
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
+        futures = [pool.submit(copy_context().run, call, item) for item in items]
+        return [future.result() for future in futures]
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _when(stamp: str | None) -> datetime | None:
