@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Callable
+from typing import Callable, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared import PIPELINE_VERSION
 from shared.messages import Category, Frozen, ImageType
@@ -18,46 +18,80 @@ from shared.messages import Category, Frozen, ImageType
 RESULT_SCHEMA_VERSION = 1
 
 
-class SegmentedItem(Frozen):
+class Document(Frozen):
+    """A model of the contract (contract/): field docstrings become the schema's descriptions."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class SegmentedItem(Document):
+    """One garment of the photo, largest first."""
+
     label: str
+    """The classifier's label (T-Shirt, Pants, Shoes, Hat, ...); SegFormer's own with segformer-http."""
     category: Category | None = None
-    confidence: float | None = None  # the model's probability of the category, 0..1
-    area_pixels: int
+    """The app's category; the user's pick for the first item when they made one."""
+    confidence: float | None = Field(None, ge=0, le=1)
+    """The model's probability of the category; null with segformer-http."""
+    area_pixels: int = Field(ge=0)
+    """Opaque pixels of the garment in the working image."""
     bbox: tuple[int, int, int, int]
+    """left, top, right, bottom in the working image."""
     url: str
+    """The RGBA crop (a signed URL in the cloud)."""
     thumbnail_url: str
+    """A WebP thumbnail of the crop, 256 px on its longer side."""
 
 
-class ExpandedItem(Frozen):
+class ExpandedItem(Document):
+    """One garment's product shot, or the crop and why none was made."""
+
     label: str
     url: str
-    expanded: bool  # False: `url` is the un-expanded crop, and `note` says why
+    expanded: bool
+    """False: `url` is the un-expanded crop, and `note` says why."""
     note: str
 
 
-class ResultDocument(Frozen):
-    schema_version: int = RESULT_SCHEMA_VERSION
+class ResultDocument(Document):
+    """How a job ended: published on the results topic, POSTed to the webhook, stored as result.json."""
+
+    schema_version: int = Field(RESULT_SCHEMA_VERSION, json_schema_extra={"const": RESULT_SCHEMA_VERSION})
+    """Raised only by a change an existing consumer could misread (README, "For the backend")."""
     job_id: str
     cloth_id: str
     user_id: str
     success: bool
     error_code: str | None = None
+    """Stable, null on success: EMPTY_FILE, FILE_TOO_LARGE, UNSUPPORTED_FORMAT, CORRUPT_IMAGE, IMAGE_TOO_LARGE,
+    IMAGE_TOO_SMALL, NO_GARMENT_FOUND, INVALID_OBJECT_PATH, INVALID_MESSAGE, MODEL_UNAVAILABLE, UPLOAD_NOT_FOUND,
+    OBJECT_NOT_FOUND, RETRIES_EXHAUSTED, INTERNAL_ERROR; treat a code you do not know as a failure."""
     error_message: str | None = None
-    image_type: ImageType | None = None  # the path segmentation took: the upload's, or decided from the photo
+    """For people."""
+    image_type: ImageType | None = None
+    """The path segmentation took: the upload's, or decided from the photo; null with segformer-http."""
     suggested_category: Category | None = None
+    """The user's pick, else the largest item's category."""
     segmentation_label: str | None = None
+    """The largest item's label."""
     area_pixels: int | None = None
+    """The largest item's area."""
     removed_bg_image_url: str | None = None
+    """The whole photo, upright, background transparent."""
     segmented_image_url: str | None = None
+    """The largest item's crop."""
     inpainted_image_url: str | None = None
+    """The largest item's product shot, when one was generated."""
     all_segmented_items: list[SegmentedItem] = []
     all_expanded_items: list[ExpandedItem] = []
     timings: dict[str, int] = {}
+    """Milliseconds per stage."""
     providers: dict[str, str] = {}
+    """Who served each stage."""
     cache_hit: bool = False
     pipeline_version: str = PIPELINE_VERSION
-    # Which version of the upload this result is for, so the app can order results of overwrites.
     upload_generation: int | None = None
+    """Which version of the upload this result is for, so the app can order results of overwrites."""
     uploaded_at: datetime | None = None
     finished_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -119,15 +153,17 @@ STEP_PERCENT = {
 }
 
 
-class ProgressEvent(Frozen):
-    schema_version: int = RESULT_SCHEMA_VERSION
+class ProgressEvent(Document):
+    """How far a job is, published on the progress topic at the app's percentages."""
+
+    schema_version: int = Field(RESULT_SCHEMA_VERSION, json_schema_extra={"const": RESULT_SCHEMA_VERSION})
     job_id: str
     cloth_id: str
     user_id: str
-    status: str  # PROCESSING, COMPLETED or FAILED
+    status: Literal["PROCESSING", "COMPLETED", "FAILED"]
     current_step: ProgressStep
     progress_percentage: int = Field(ge=0, le=100)
-    # Grows along a job's path (events can arrive out of order): a consumer ignores an event whose
-    # sequence is not above the last one it applied.
     sequence: int = Field(0, ge=0)
+    """Grows along a job's path (events can arrive out of order): a consumer ignores an event whose
+    sequence is not above the last one it applied."""
     timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))

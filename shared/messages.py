@@ -13,9 +13,10 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import WithJsonSchema
 
 from shared.errors import InvalidMessage
-from shared.layout import is_id
+from shared.layout import ID, is_id
 
 SCHEMA_VERSION = 1
 
@@ -26,7 +27,8 @@ def _id(value: str) -> str:
     return value
 
 
-Id = Annotated[str, AfterValidator(_id)]
+# The contract's schemas carry the same rule as a pattern.
+Id = Annotated[str, AfterValidator(_id), WithJsonSchema({"type": "string", "pattern": f"^{ID.pattern}$"})]
 
 
 class Category(str, Enum):

@@ -95,7 +95,9 @@ def test_an_abandoned_claim_is_taken_over_by_the_dead_letter_handler():
 
 
 def test_webhook_signature_rejects_tampering_and_replays():
-    body = b'{"jobId":"j"}'
+    from shared.documents import ResultDocument
+
+    body = ResultDocument(job_id="j", cloth_id="c", user_id="u", success=False, error_code="EMPTY_FILE").to_json()
     header = sign("s3cret", body, timestamp=1_000_000)
     assert verify("s3cret", body, header, now=1_000_010)
     assert not verify("other", body, header, now=1_000_010)

@@ -108,4 +108,5 @@ def test_handle_http(monkeypatch, client):
     assert upload_url.handle_http(request(token=None), client, settings)[1] == 401
     assert upload_url.handle_http(request(method="GET"), client, settings)[1] == 405
     assert upload_url.handle_http(request(body=None), client, settings)[1] == 400
-    assert isinstance(UploadRequest("1", "2", "a.jpg", "image/jpeg"), UploadRequest)
+    assert parse_request({**GOOD, "userId": 1}) == UploadRequest(user_id="1", cloth_id="c-1", file_name="shirt.heic",
+                                                                 content_type="image/heic")

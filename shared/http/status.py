@@ -32,34 +32,44 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.config import get_settings
-from shared.documents import ProgressEvent, ResultDocument
+from shared.documents import ProgressEvent, ProgressStep, ResultDocument
 from shared.errors import InvalidObjectPath
-from shared.http.common import HttpError, authorize, cors_headers
+from shared.http.common import HttpError, HttpErrorCode, authorize, cors_headers
 from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix, work_key
+from shared.messages import Frozen
 from shared.runtime.links import signed
 from shared.topology import load as load_topology
 
 _GENERATION = re.compile(r"[0-9]{1,20}")
 
 
-@dataclass(frozen=True)
-class JobStatus:
+class JobStatus(Frozen):
+    """The answer: the job's state and, once it ended, its result document (links signed for it)."""
+
     job_id: str
-    state: str  # processing, completed or failed
-    progress_percentage: int
-    current_step: str
-    result: ResultDocument | None = None
+    state: Literal["processing", "completed", "failed"]
+    progress_percentage: int = Field(ge=0, le=100)
+    # A progress step, EXPANDING while garments are expanded, or QUEUED before ingest started.
+    current_step: Literal[tuple(["QUEUED", *ProgressStep.__members__])]  # type: ignore[valid-type]
+    result: ResultDocument | None  # always present: null until the job ended
 
     def to_dict(self) -> dict:
-        return {
-            "jobId": self.job_id, "state": self.state, "progressPercentage": self.progress_percentage,
-            "currentStep": self.current_step,
-            "result": json.loads(self.result.to_json()) if self.result is not None else None,
-        }
+        return self.model_dump(mode="json")  # null fields kept, as in result.json
+
+
+# Every code this function answers with (the OpenAPI document lists them per status).
+ERROR_CODES = (HttpErrorCode.INVALID_REQUEST, HttpErrorCode.INVALID_OBJECT_PATH, HttpErrorCode.UNAUTHORIZED,
+               HttpErrorCode.NOT_FOUND, HttpErrorCode.METHOD_NOT_ALLOWED, HttpErrorCode.NOT_CONFIGURED)
+
+
+def _answer(job_id: str, state: str, percent: int, step: str, result: ResultDocument | None = None) -> JobStatus:
+    return JobStatus(job_id=job_id, state=state, progress_percentage=percent, current_step=step, result=result)
 
 
 def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, owner_known: bool = False) -> JobStatus:
@@ -73,8 +83,8 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
     if document is not None:
         document = signed(document, store)  # links signed now: the stored document names files, never expires
         if document.success:
-            return JobStatus(job_id, "completed", 100, "COMPLETED", document)
-        return JobStatus(job_id, "failed", 100, "FAILED", document)
+            return _answer(job_id, "completed", 100, "COMPLETED", document)
+        return _answer(job_id, "failed", 100, "FAILED", document)
 
     keys = store.list(work_key(job_id, ""))
     outcomes = [k for k in keys if k.startswith(work_key(job_id, "outcomes/")) and k.endswith(".json")
@@ -91,19 +101,19 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
             continue
     if events:
         if any(e.user_id != user_id or e.cloth_id != cloth_id for e in events):
-            raise HttpError(404, "no such job")  # another user's (or cloth's) job: same answer as unknown
+            raise HttpError(HttpErrorCode.NOT_FOUND, "no such job")  # another user's (or cloth's) job: same answer as unknown
         best = max(events, key=lambda e: e.progress_percentage)
         step, percent = best.current_step.value, best.progress_percentage
         if furthest == load_topology().stage_names.index("expand") and step == "ANALYZED":
             step = "EXPANDING"  # expand publishes no event of its own
         if best.status == "FAILED":
-            return JobStatus(job_id, "failed", percent, step)  # the failed result.json follows at once
-        return JobStatus(job_id, "processing", min(percent, 99), step)
+            return _answer(job_id, "failed", percent, step)  # the failed result.json follows at once
+        return _answer(job_id, "processing", min(percent, 99), step)
     if keys and owner_known:
-        return JobStatus(job_id, "processing", 10, "REMOVING_BACKGROUND")  # ingest is writing
+        return _answer(job_id, "processing", 10, "REMOVING_BACKGROUND")  # ingest is writing
     if owner_known or keys:
-        return JobStatus(job_id, "processing", 0, "QUEUED")
-    raise HttpError(404, "no such job (yet)")
+        return _answer(job_id, "processing", 0, "QUEUED")
+    raise HttpError(HttpErrorCode.NOT_FOUND, "no such job (yet)")
 
 
 def _stage_rank(key: str) -> int:
@@ -129,30 +139,30 @@ def resolve(store: BlobStore, params) -> JobStatus:
     user_id, cloth_id, job_id, object_key, generation = (get("userId"), get("clothId"), get("jobId"),
                                                          get("objectKey"), get("generation"))
     if not is_id(user_id):
-        raise HttpError(400, "missing or invalid: userId")
+        raise HttpError(HttpErrorCode.INVALID_REQUEST, "missing or invalid: userId")
     if object_key:
         try:
             upload = parse_upload_key(object_key)
         except InvalidObjectPath as exc:
-            raise HttpError(400, exc.message) from None
+            raise HttpError(HttpErrorCode.INVALID_OBJECT_PATH, exc.message) from None
         if upload.user_id != user_id or (cloth_id and upload.cloth_id != cloth_id):
-            raise HttpError(404, "no such upload")
+            raise HttpError(HttpErrorCode.NOT_FOUND, "no such upload")
         cloth_id = upload.cloth_id
         if generation and not _GENERATION.fullmatch(generation):
-            raise HttpError(400, "invalid: generation")
+            raise HttpError(HttpErrorCode.INVALID_REQUEST, "invalid: generation")
         if not generation:
             found = upload_generation(store, object_key)
             if found is None:
-                raise HttpError(404, "no such upload")
+                raise HttpError(HttpErrorCode.NOT_FOUND, "no such upload")
             generation = str(found)
         derived = job_id_for(object_key, generation)
         if job_id and job_id != derived:
-            raise HttpError(400, "jobId does not match objectKey and generation")
+            raise HttpError(HttpErrorCode.INVALID_REQUEST, "jobId does not match objectKey and generation")
         return job_status(store, user_id, cloth_id, derived, owner_known=True)
     if not is_id(cloth_id):
-        raise HttpError(400, "missing or invalid: clothId")
+        raise HttpError(HttpErrorCode.INVALID_REQUEST, "missing or invalid: clothId")
     if not is_id(job_id):
-        raise HttpError(400, "missing or invalid: jobId (or objectKey)")
+        raise HttpError(HttpErrorCode.INVALID_REQUEST, "missing or invalid: jobId (or objectKey)")
     return job_status(store, user_id, cloth_id, job_id)
 
 
@@ -164,11 +174,11 @@ def handle_http(request, store: BlobStore | None = None) -> tuple[dict | str, in
         return "", 204, headers
     try:
         if request.method not in ("GET", "HEAD"):
-            raise HttpError(405, "use GET")
+            raise HttpError(HttpErrorCode.METHOD_NOT_ALLOWED, "use GET")
         authorize(request.headers.get("Authorization"))
         return resolve(store or _cached_store(), request.args).to_dict(), 200, headers
     except HttpError as error:
-        return {"error": error.message}, error.status, headers
+        return error.answer(), error.status, headers
 
 
 _STORE = None

@@ -14,14 +14,16 @@ Cloud Functions).
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
 
 from shared.adapters.blobstore.gcs import signing_identity, storage_client
 from shared.config import get_settings
 from shared.errors import InvalidObjectPath
-from shared.http.common import HttpError, authorize, cors_headers
+from shared.http.common import HttpError, HttpErrorCode, authorize, cors_headers
 from shared.layout import upload_key
-from shared.messages import Category, ImageType
+from shared.messages import Category, Frozen, Id, ImageType
 
 TTL = datetime.timedelta(minutes=15)
 CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif", "image/gif"})
@@ -33,14 +35,31 @@ CATEGORY_HEADER = "x-goog-meta-category"
 IMAGE_TYPE_HEADER = "x-goog-meta-image-type"
 
 
-@dataclass(frozen=True)
-class UploadRequest:
-    user_id: str
-    cloth_id: str
-    file_name: str
-    content_type: str
-    category: str | None = None  # TOP, BOTTOM, SHOES or ACC: the user's pick for the garment
-    image_type: str | None = None  # FULL_BODY or SINGLE_ITEM, when the user said
+class UploadRequest(Frozen):
+    """What the app POSTs. Parsing is lenient about case and integer ids (parse_request); this is the
+    form the contract documents."""
+
+    user_id: Id
+    cloth_id: Id
+    file_name: str = Field(min_length=1)  # the object's name under uploads/{userId}/{clothId}/
+    content_type: Literal[tuple(sorted(CONTENT_TYPES))]  # type: ignore[valid-type]
+    category: Category | None = None  # the user's pick for the garment
+    image_type: ImageType | None = None  # what the photo shows, when the user said
+
+
+class UploadAnswer(Frozen):
+    """The signed PUT: send exactly `headers` with it, before `expiresAt`."""
+
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]  # Content-Type, x-goog-content-length-range and the picks' x-goog-meta-* headers
+    object_key: str
+    expires_at: datetime.datetime
+
+
+# Every code this function answers with (the OpenAPI document lists them per status).
+ERROR_CODES = (HttpErrorCode.INVALID_REQUEST, HttpErrorCode.UNSUPPORTED_CONTENT_TYPE, HttpErrorCode.INVALID_OBJECT_PATH,
+               HttpErrorCode.UNAUTHORIZED, HttpErrorCode.METHOD_NOT_ALLOWED, HttpErrorCode.NOT_CONFIGURED)
 
 
 def parse_request(body: dict | None) -> UploadRequest:
@@ -48,25 +67,25 @@ def parse_request(body: dict | None) -> UploadRequest:
     values = {name: body.get(name) for name in ("userId", "clothId", "fileName", "contentType")}
     missing = [name for name, value in values.items() if not isinstance(value, (str, int)) or value == ""]
     if missing:
-        raise HttpError(400, f"missing or invalid: {', '.join(missing)}")
+        raise HttpError(HttpErrorCode.INVALID_REQUEST, f"missing or invalid: {', '.join(missing)}")
     content_type = str(values["contentType"]).strip().lower()
     if content_type not in CONTENT_TYPES:
-        raise HttpError(400, f"unsupported contentType {content_type!r}; expected one of {sorted(CONTENT_TYPES)}")
+        raise HttpError(HttpErrorCode.UNSUPPORTED_CONTENT_TYPE,
+                        f"unsupported contentType {content_type!r}; expected one of {sorted(CONTENT_TYPES)}")
     picks = {}
     for name, allowed in (("category", Category.__members__), ("imageType", ImageType.__members__)):
         value = body.get(name)
         if value in (None, ""):
             continue
         if not isinstance(value, str) or value.strip().upper() not in allowed:
-            raise HttpError(400, f"invalid {name} {value!r}; expected one of {sorted(allowed)}")
+            raise HttpError(HttpErrorCode.INVALID_REQUEST, f"invalid {name} {value!r}; expected one of {sorted(allowed)}")
         picks[name] = value.strip().upper()
-    request = UploadRequest(str(values["userId"]), str(values["clothId"]), str(values["fileName"]), content_type,
-                            picks.get("category"), picks.get("imageType"))
     try:
-        upload_key(request.user_id, request.cloth_id, request.file_name)
+        upload_key(str(values["userId"]), str(values["clothId"]), str(values["fileName"]))
     except InvalidObjectPath as exc:
-        raise HttpError(400, exc.message) from None
-    return request
+        raise HttpError(HttpErrorCode.INVALID_OBJECT_PATH, exc.message) from None
+    return UploadRequest(user_id=str(values["userId"]), cloth_id=str(values["clothId"]),
+                         file_name=str(values["fileName"]), content_type=content_type, **picks)
 
 
 def signed_upload(client, bucket: str, request: UploadRequest, max_bytes: int, *,
@@ -76,18 +95,17 @@ def signed_upload(client, bucket: str, request: UploadRequest, max_bytes: int, *
     now = now or datetime.datetime.now(datetime.timezone.utc)
     signed_headers = {LENGTH_RANGE_HEADER: f"0,{int(max_bytes)}"}
     if request.category:
-        signed_headers[CATEGORY_HEADER] = request.category
+        signed_headers[CATEGORY_HEADER] = request.category.value
     if request.image_type:
-        signed_headers[IMAGE_TYPE_HEADER] = request.image_type
+        signed_headers[IMAGE_TYPE_HEADER] = request.image_type.value
     headers = {"Content-Type": request.content_type, **signed_headers}
     blob = client.bucket(bucket).blob(key)
     url = blob.generate_signed_url(
         version="v4", method="PUT", expiration=TTL, content_type=request.content_type,
         headers=signed_headers, **signing_identity(client),
     )
-    expires = (now + TTL).replace(microsecond=0)
-    return {"url": url, "method": "PUT", "headers": headers, "objectKey": key,
-            "expiresAt": expires.isoformat().replace("+00:00", "Z")}
+    answer = UploadAnswer(url=url, headers=headers, object_key=key, expires_at=(now + TTL).replace(microsecond=0))
+    return answer.model_dump(mode="json")
 
 
 def handle_http(request, client=None, settings=None) -> tuple[dict, int, dict]:
@@ -97,7 +115,7 @@ def handle_http(request, client=None, settings=None) -> tuple[dict, int, dict]:
         return {}, 204, no_store
     try:
         if request.method != "POST":
-            raise HttpError(405, "use POST with a JSON body")
+            raise HttpError(HttpErrorCode.METHOD_NOT_ALLOWED, "use POST with a JSON body")
         authorize(request.headers.get("Authorization"))
         parsed = parse_request(request.get_json(silent=True))
         if settings is None:
@@ -105,7 +123,7 @@ def handle_http(request, client=None, settings=None) -> tuple[dict, int, dict]:
         client = client or _cached_client(settings.project_id)
         return signed_upload(client, settings.uploads_bucket, parsed, settings.max_upload_bytes), 200, no_store
     except HttpError as error:
-        return {"error": error.message}, error.status, no_store
+        return error.answer(), error.status, no_store
 
 
 _CLIENT = None

@@ -3,7 +3,8 @@ function (functions/webhook) sends it from its own push subscription on the resu
 
 Signature header: `X-Closet-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 `verify` is what the receiver runs: it rejects a wrong signature, a changed body and a replay
-outside its time window.
+outside its time window (clients/java/ has the same for a Java receiver, which also refuses a replay
+inside the window). WebhookRequest is the request as the contract (contract/) describes it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,37 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
+from typing import Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.documents import ResultDocument
 
 log = logging.getLogger("closet.webhook")
 HEADER = "X-Closet-Signature"
+SIGNATURE = re.compile(r"t=([0-9]{1,12}),v1=([0-9a-f]{64})")  # always applied with fullmatch
+TOLERANCE_S = 300  # how old a signature a receiver accepts
+
+
+class WebhookHeaders(BaseModel):
+    """The headers of the POST that matter to the receiver (names are case-insensitive on the wire)."""
+
+    model_config = ConfigDict(extra="allow")  # HTTP clients add their own (User-Agent, ...)
+    content_type: Literal["application/json"] = Field("application/json", alias="Content-Type")
+    signature: str = Field(alias=HEADER, pattern=f"^{SIGNATURE.pattern}$",
+                           description='t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the shared secret>')
+
+
+class WebhookRequest(BaseModel):
+    """What the webhook function POSTs to CLOSET_WEBHOOK_URL: the result document, signed."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["POST"]
+    headers: WebhookHeaders
+    body: ResultDocument
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -27,13 +51,11 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now: float | None = None) -> bool:
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-        signature = parts["v1"]
-    except (ValueError, KeyError):
+def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = TOLERANCE_S, now: float | None = None) -> bool:
+    match = SIGNATURE.fullmatch(header or "")
+    if match is None:
         return False
+    timestamp, signature = int(match[1]), match[2]
     if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
         return False
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
