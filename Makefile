@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: run test tools model package dev bench soak clean
+.PHONY: run test tools model package dev bench soak clean contract
 
 # The virtual environment, installed from the pinned constraints (what the tests ran is what deploys).
 $(READY): pyproject.toml constraints.txt
@@ -36,6 +36,11 @@ tools:
 test: model tools
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$status
+
+# contract/ from the pydantic models: JSON Schemas and the OpenAPI document (a test fails when stale).
+# `closet-pipeline contract --record-examples` also re-records contract/examples/ from a topology run.
+contract: $(READY)
+	$(BIN)/closet-pipeline contract
 
 # The production topology on this machine: emulators and one functions-framework server per function.
 dev: model

@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("path", help="a folder (result.json files, recursively) or gs://bucket/prefix")
     report.add_argument("--chart", type=Path, help="also draw the table as a PNG here")
 
+    # Listed here, parsed by closet_pipeline/contract.py (its own --check, --record-examples, --help).
+    commands.add_parser("contract", help="regenerate contract/ (JSON Schemas, OpenAPI) from the models", add_help=False)
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["contract"]:
+        from closet_pipeline.contract import main as contract_main
+
+        return contract_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
