@@ -8,6 +8,10 @@ import pytest
 
 from shared.config import Settings
 
+# tests/contract.py validates every document the pipeline produces against contract/; pytester runs
+# the test suite's own checks on purpose-made failures (tests/test_contract.py).
+pytest_plugins = ["tests.contract", "pytester"]
+
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 

@@ -31,7 +31,7 @@ from closet_pipeline.dev.keys import generate_service_account_info
 from closet_pipeline.dev.strict_gcs import Refusal, check_signed_url
 from closet_pipeline.dev.strict_push import PushFront
 from closet_pipeline.dev.topology import TOPOLOGY_JSON, LocalTopology
-from shared.documents import ResultDocument
+from shared.documents import ProgressEvent, ProgressStep, ResultDocument
 from shared.runtime.webhook import HEADER, verify
 from tests.fakes.http import FakeHttpServer, Reply
 from tests.polling import wait_until
@@ -293,7 +293,9 @@ def test_publishing_to_a_topic_not_declared_is_refused(topo, monkeypatch):
     with pytest.raises(TransientError) as caught:
         bus.publish(topo.ingest_topic, b"{}")
     assert isinstance(caught.value.__cause__, gexc.PermissionDenied)
-    bus.publish(topo.progress_topic, b"not a progress event")  # declared: goes through
+    event = ProgressEvent(job_id="strict-topics", cloth_id="c", user_id="u", status="PROCESSING",
+                          current_step=ProgressStep.ANALYZING, progress_percentage=30)
+    bus.publish(topo.progress_topic, event.to_json())  # declared: goes through
 
 
 def test_a_stage_past_its_timeout_is_cut_off_and_redelivered(topo):
