@@ -32,7 +32,8 @@ class _Capture:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.requests.append({"method": "POST", "headers": dict(self.headers.items()), "body": json.loads(body)})
+                outer.requests.append({"method": "POST", "headers": dict(self.headers.items()),
+                                       "body": json.loads(body)})
                 self.send_response(204)
                 self.end_headers()
 

@@ -94,7 +94,8 @@ def test_accepts_a_request_our_notifier_signed(classes, request_bytes, document)
     code, lines, err = _java(classes, stdin=request_bytes)
     recorded = json.loads(document)
     assert code == 0, err
-    assert len(lines) == 1 and lines[0].startswith(f"accepted ResultDocument[schemaVersion=1, jobId={recorded['jobId']},")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"accepted ResultDocument[schemaVersion=1, jobId={recorded['jobId']},")
     item = recorded["allSegmentedItems"][0]
     assert f"SegmentedItem[label={item['label']}, category={item['category']}, confidence={item['confidence']}, " \
            f"areaPixels={item['areaPixels']}, bbox={item['bbox']}" in lines[0]
@@ -133,9 +134,11 @@ def test_parses_the_documents_of_a_real_run_into_its_records(classes):
         assert code == 0 and len(lines) == len(files), err
         for path, line in zip(files, lines):
             recorded = json.loads(path.read_text())
-            assert line.startswith(f"{prefix}schemaVersion=1, jobId={recorded['jobId']}, clothId={recorded['clothId']}, ")
+            ids = f"jobId={recorded['jobId']}, clothId={recorded['clothId']}, "
+            assert line.startswith(f"{prefix}schemaVersion=1, {ids}")
             if kind == "result":
-                assert f"success={str(recorded['success']).lower()}, errorCode={recorded['errorCode'] or 'null'}," in line
+                code = recorded["errorCode"] or "null"
+                assert f"success={str(recorded['success']).lower()}, errorCode={code}," in line
                 assert line.count("SegmentedItem[") == len(recorded["allSegmentedItems"])
                 assert f"cacheHit={str(recorded['cacheHit']).lower()}" in line
             else:

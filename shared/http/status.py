@@ -101,7 +101,8 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
             continue
     if events:
         if any(e.user_id != user_id or e.cloth_id != cloth_id for e in events):
-            raise HttpError(HttpErrorCode.NOT_FOUND, "no such job")  # another user's (or cloth's) job: same answer as unknown
+            # Another user's (or cloth's) job: the same answer as an unknown one.
+            raise HttpError(HttpErrorCode.NOT_FOUND, "no such job")
         best = max(events, key=lambda e: e.progress_percentage)
         step, percent = best.current_step.value, best.progress_percentage
         if furthest == load_topology().stage_names.index("expand") and step == "ANALYZED":

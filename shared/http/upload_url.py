@@ -78,7 +78,8 @@ def parse_request(body: dict | None) -> UploadRequest:
         if value in (None, ""):
             continue
         if not isinstance(value, str) or value.strip().upper() not in allowed:
-            raise HttpError(HttpErrorCode.INVALID_REQUEST, f"invalid {name} {value!r}; expected one of {sorted(allowed)}")
+            raise HttpError(HttpErrorCode.INVALID_REQUEST,
+                            f"invalid {name} {value!r}; expected one of {sorted(allowed)}")
         picks[name] = value.strip().upper()
     try:
         upload_key(str(values["userId"]), str(values["clothId"]), str(values["fileName"]))
