@@ -43,6 +43,17 @@ class Tree:
         return cls(frozenset(blobs), read)
 
     @classmethod
+    def from_worktree(cls, root: Path) -> "Tree":
+        """What a commit of the working tree would hold: tracked and untracked-but-not-ignored files,
+        read from disk as they are now (the local topology runs what is being edited)."""
+        root = Path(root)
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                capture_output=True, check=True).stdout
+        paths = frozenset(path for path in listed.decode().split("\0")
+                          if path and (root / path).is_file() and not (root / path).is_symlink())
+        return cls(paths, lambda path: (root / path).read_bytes())
+
+    @classmethod
     def from_folder(cls, root: Path) -> "Tree":
         root = Path(root)
         paths = frozenset(p.relative_to(root).as_posix() for p in root.rglob("*")
@@ -66,7 +77,7 @@ def imports_of(source: bytes, tree: Tree, roots: Iterable[str] = ("shared", "clo
     """The modules of `roots` that one file's source names, resolved against the tree."""
     roots = tuple(roots)
     named: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             named.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -83,6 +94,18 @@ def imports_of(source: bytes, tree: Tree, roots: Iterable[str] = ("shared", "clo
         if name:
             found.add(name)
     return found
+
+
+def _runtime_nodes(module: ast.AST):
+    """Every node but what sits under `if TYPE_CHECKING:` (annotations only: it never runs)."""
+    todo = [module]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def graph(tree: Tree, root: str) -> dict[str, set[str]]:

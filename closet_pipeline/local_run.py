@@ -18,7 +18,8 @@ from shared.documents import ProgressEvent, ResultDocument
 from shared.layout import job_id_for, upload_key
 from shared.messages import Category, ImageType, Job, JobRequest
 from shared.runtime.dispatch import Dispatcher
-from shared.stages.context import StageContext, WorkImages
+from shared.stages.context import StageContext
+from shared.stages.images import WorkImages
 from shared.topology import load as load_topology
 
 

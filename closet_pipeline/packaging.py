@@ -7,21 +7,25 @@ Each zip holds, at its root, what Cloud Functions' Python buildpack expects:
     ...                 any other file in functions/<name>/
     shared/...          the modules of shared/ that main.py reaches (closet_pipeline/imports.py), the
                         packages above them, and the data files of those packages (topology.json, ...)
-    models/isnet-general-use-small.onnx   remove_background only: the IS-Net graph the settings
-                        choose (model_variant, model_input_side; a derived graph keeps this name,
-                        which Terraform's CLOSET_MODEL_PATH names)
-    models/isnet-general-use-small.ort-optimised.onnx   beside it: the graph onnxruntime optimised
-                        here, so the function's cold start skips that (shared.providers.background.local_isnet)
+    models/isnet.ort-optimised.onnx   remove_background only: the IS-Net graph the settings choose
+                        (model_variant, model_input_side), as onnxruntime optimised it here (so the
+                        function's cold start skips that), and nothing else: the raw graph is never
+                        loaded by the function. Terraform's CLOSET_MODEL_PATH names this file.
 
-The functions to build are the ones shared/topology.json names (every stage, the failure handler
-and the HTTP functions), so packaging and Terraform (which reads the same file) cannot disagree.
+The functions to build are the ones shared/topology.json declares (shared.topology reads it, from
+the same tree as the code), so packaging and Terraform (which reads the same file) cannot disagree.
 
 Files come from git's tree (HEAD unless --rev says otherwise), never from the working tree, so an
-untracked or uncommitted file cannot ship. The bytes of a zip depend only on what it carries: entries
+untracked or uncommitted file cannot ship. The local topology builds from the working tree instead
+(git's tracked and untracked-not-ignored files, as they are on disk), so what is being edited is
+what it runs; on a clean checkout both give the same bytes. The bytes of a zip depend only on what it carries: entries
 are sorted, every timestamp is 1980-01-01 00:00:00 and permissions are fixed. Terraform names each
 uploaded object by the zip's md5, so a function is redeployed only when something it runs changed.
 
-    python -m closet_pipeline.packaging --out build/functions [--model PATH] [--only NAME ...] [--rev REV]
+    python -m closet_pipeline.packaging --out build/functions [--model PATH] [--only NAME ...] [--rev REV] [--sizes]
+
+`--sizes` also installs each zip's requirements (closet_pipeline/function_envs.py) and prints each
+zip's size, compressed and installed, against Cloud Functions' limits (README's table comes from it).
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ from pathlib import Path
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.imports import Tree, module_of, path_of, reachable
 from shared.providers.background import local_isnet
+from shared.topology import parse as parse_declaration
 
-MODEL_FILE_NAME = "isnet-general-use-small.onnx"
-MODEL_ARCNAME = f"models/{MODEL_FILE_NAME}"  # the function's env: CLOSET_MODEL_PATH=/workspace/<this>
-OPTIMISED_ARCNAME = f"models/{local_isnet.optimised_path(Path(MODEL_FILE_NAME)).name}"  # found beside the model
+# The optimised graph, alone: the function's env has CLOSET_MODEL_PATH=/workspace/<this> (terraform/main.tf).
+MODEL_ARCNAME = f"models/isnet{local_isnet.OPTIMISED_SUFFIX}"
 MODEL_FUNCTION = "remove_background"  # the only function whose zip carries the model
+DECLARATION = "shared/topology.json"
 REQUIRED_FILES = ("main.py", "requirements.txt")
 
 _FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
@@ -56,13 +61,9 @@ class PackagingError(Exception):
     """A function cannot be packaged (its folder, a required file or the model is missing)."""
 
 
-def function_names(root: Path = REPO_ROOT) -> list[str]:
-    """Every function topology.json defines: the stages, the failure handler, the HTTP functions."""
-    topology = json.loads((Path(root) / "shared" / "topology.json").read_text(encoding="utf-8"))
-    names = [stage["name"] for stage in topology["stages"]]
-    names.append(topology["failureHandler"]["name"])
-    names.extend(function["name"] for function in topology.get("httpFunctions", []))
-    return names
+def function_names(tree: Tree) -> list[str]:
+    """Every function the tree's topology.json declares (shared.topology reads it)."""
+    return parse_declaration(json.loads(tree.read(DECLARATION))).names
 
 
 def default_model_path() -> Path:
@@ -75,14 +76,31 @@ def default_model_path() -> Path:
 
 
 def optimised_graph(model: Path) -> bytes:
-    """onnxruntime's optimised form of the model, as remove_background loads it at a cold start."""
+    """onnxruntime's optimised form of the model, as remove_background loads it at a cold start.
+    Kept beside the cached weights, named by the model's sha256 and onnxruntime's version, so a
+    rebuild (the local topology builds its zips at every start) does not optimise again."""
+    import onnxruntime
+
+    from shared.media.model_weights import sha256_of
+
+    cached = default_model_path().parent / f"optimised-{sha256_of(model)[:16]}-ort{onnxruntime.__version__}.onnx"
+    if cached.is_file():
+        return cached.read_bytes()
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / "optimised.onnx"
         try:
             local_isnet.save_optimised(model, target)
         except Exception as exc:  # onnxruntime's own errors: not an ONNX file, unsupported graph
             raise PackagingError(f"{MODEL_FUNCTION}: onnxruntime cannot optimise the model {model}: {exc}") from exc
-        return target.read_bytes()
+        data = target.read_bytes()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_bytes(data)
+        partial.replace(cached)
+    except OSError:
+        pass  # a read-only cache only costs the next build its time
+    return data
 
 
 def build_all(
@@ -91,9 +109,10 @@ def build_all(
     *,
     names: Iterable[str] | None = None,
     root: Path = REPO_ROOT,
-    rev: str = "HEAD",
+    rev: str | None = "HEAD",
 ) -> dict[str, Path]:
     """Build `<out_dir>/<name>.zip` for every function (or just `names`); return name -> zip path.
+    `rev=None` packages the working tree (the local topology), any other value git's tree at it.
 
     `model_path` is the IS-Net ONNX file for remove_background; without one the cached model
     (default_model_path()) is used if it exists. Every other function
@@ -101,18 +120,17 @@ def build_all(
     """
     out_dir = Path(out_dir)
     root = Path(root)
-    all_names = function_names(root)
+    try:
+        tree = Tree.from_worktree(root) if rev is None else Tree.from_git(root, rev)
+    except subprocess.CalledProcessError as exc:
+        raise PackagingError(f"cannot read git's tree at {rev} in {root}: {exc.stderr.decode().strip()}") from None
+    all_names = function_names(tree)
     selected = all_names if names is None else list(names)
     unknown = sorted(set(selected) - set(all_names))
     if unknown:
         raise PackagingError(
             f"not functions of shared/topology.json: {', '.join(unknown)} (known: {', '.join(all_names)})"
         )
-
-    try:
-        tree = Tree.from_git(root, rev)
-    except subprocess.CalledProcessError as exc:
-        raise PackagingError(f"cannot read git's tree at {rev} in {root}: {exc.stderr.decode().strip()}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, Path] = {}
     deferred: list[str] = []
@@ -123,8 +141,7 @@ def build_all(
         built[name] = _build_one(name, out_dir, tree, extra={})
     for name in deferred:
         model = _resolve_model(model_path)
-        extra = {MODEL_ARCNAME: model.read_bytes(), OPTIMISED_ARCNAME: optimised_graph(model)}
-        built[name] = _build_one(name, out_dir, tree, extra=extra)
+        built[name] = _build_one(name, out_dir, tree, extra={MODEL_ARCNAME: optimised_graph(model)})
     return {name: built[name] for name in selected}
 
 
@@ -219,6 +236,29 @@ def _write_zip(target: Path, entries: dict[str, bytes]) -> None:
         raise
 
 
+# Cloud Functions' documented "Max deployment size" (cloud.google.com/functions/quotas): 100 MB
+# compressed sources and 500 MB uncompressed sources plus modules for 1st gen; 2nd gen lists none
+# (N/A: the zip becomes a container image). The 1st gen figures are kept as the yardstick.
+LIMIT_COMPRESSED = 100 * 1000 * 1000
+LIMIT_INSTALLED = 500 * 1000 * 1000
+
+
+def size_table(built: dict[str, Path], scratch: Path) -> str:
+    """Markdown: each zip's size, and with its requirements installed, against those limits."""
+    from closet_pipeline import function_envs
+
+    python = function_envs.runtime_python()
+    rows = ["| Function | Zip (compressed) | Installed (unpacked zip + its requirements) |", "| --- | ---: | ---: |"]
+    for name, path in built.items():
+        folder = function_envs.unpack(path, Path(scratch) / name)
+        venv = function_envs.environment(folder / "requirements.txt", python)
+        installed = function_envs.folder_bytes(folder) + function_envs.folder_bytes(function_envs.site_packages(venv))
+        compressed = path.stat().st_size
+        rows.append(f"| {name} | {compressed / 1e6:.2f} MB ({compressed / LIMIT_COMPRESSED:.0%} of 100 MB) "
+                    f"| {installed / 1e6:.1f} MB ({installed / LIMIT_INSTALLED:.0%} of 500 MB) |")
+    return "\n".join(rows) + f"\n\n(installed with Python {python.version}: {python.note})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m closet_pipeline.packaging",
@@ -235,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", default=None, help="build only these functions")
     parser.add_argument("--rev", default="HEAD", help="the git revision to package (default: HEAD)")
+    parser.add_argument("--sizes", action="store_true",
+                        help="also install each zip's requirements and print the sizes against the limits")
     args = parser.parse_args(argv)
     try:
         built = build_all(args.out, args.model, names=args.only, rev=args.rev)
@@ -243,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, path in built.items():
         print(f"{name:<20} {md5_of(path)}  {path}  ({path.stat().st_size:,} bytes)")
+    if args.sizes:
+        with tempfile.TemporaryDirectory() as scratch:
+            print()
+            print(size_table(built, Path(scratch)))
     return 0
 
 

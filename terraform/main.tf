@@ -26,9 +26,9 @@ locals {
 
   functions_build_dir = startswith(var.functions_build_dir, "/") ? var.functions_build_dir : "${path.module}/${var.functions_build_dir}"
 
-  # The remove_background zip carries the model here (closet_pipeline/packaging.py); Cloud Functions unpacks
-  # the source into /workspace.
-  model_path_in_zip = "models/isnet-general-use-small.onnx"
+  # The remove_background zip carries the optimised model here, and nothing else of it
+  # (closet_pipeline/packaging.py); Cloud Functions unpacks the source into /workspace.
+  model_path_in_zip = "models/isnet.ort-optimised.onnx"
 
   # The same non-secret settings for every function: the cache fingerprint that ingest computes
   # covers the background chain, the model and the expand policy, so they must agree everywhere.

@@ -1,25 +1,25 @@
 """`make package` (closet_pipeline.packaging.build_all): one deterministic zip per function, deployable as is.
 
-Every function shared/topology.json names gets a zip with its main.py, its requirements.txt, the
-modules of shared/ that it reaches and (remove_background) the model, all read from git's tree.
-The builds run in a throwaway git repository holding a copy of this checkout, so the tests can
+Every function shared/topology.json declares gets a zip with its main.py, its requirements.txt, the
+modules of shared/ that it reaches and (remove_background) the optimised model, all read from git's
+tree. The builds run in a throwaway git repository holding a copy of this checkout, so the tests can
 commit edits and watch which zips change. Each zip is then unpacked and every module it carries
-imported in a fresh virtual environment made from that zip's requirements.txt alone, with cloud
-access blocked: a missing module or dependency, or an import that loads the model or calls a
-service, fails here rather than on deploy. The real model is 44 MB; these tests use a tiny ONNX graph
-(one Relu), which onnxruntime can still optimise as packaging does for the real one.
+imported in an environment made from that zip's requirements.txt alone (closet_pipeline/function_envs.py,
+the same environments the local topology serves the functions from), with cloud access blocked: a
+missing module or dependency, or an import that loads the model or calls a service, fails here
+rather than on deploy; and its requirements are audited: every pin is something it loads. The real
+model is 44 MB; these tests use a tiny ONNX graph (one Relu), which onnxruntime can still optimise
+as packaging does for the real one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +28,12 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
-from closet_pipeline import packaging
+from closet_pipeline import function_envs, packaging
+from closet_pipeline.imports import Tree
+from shared.topology import declaration
 
 REPO = Path(__file__).resolve().parent.parent
-TOPOLOGY = json.loads((REPO / "shared" / "topology.json").read_text(encoding="utf-8"))
-FUNCTIONS = [
-    *(stage["name"] for stage in TOPOLOGY["stages"]),
-    TOPOLOGY["failureHandler"]["name"],
-    *(function["name"] for function in TOPOLOGY["httpFunctions"]),
-]
+FUNCTIONS = declaration().names  # the one list of functions (shared/topology.json)
 
 
 def tiny_model() -> bytes:
@@ -104,11 +101,21 @@ def built(tmp_path_factory: pytest.TempPathFactory, fake_model: Path, repo: Path
 # -- what gets built ----------------------------------------------------------------------------
 
 
-def test_functions_come_from_the_topology():
-    assert packaging.function_names() == FUNCTIONS
-    assert {"ingest", "remove_background", "segment", "expand", "deliver", "dead_letter", "upload_url"} <= set(
-        FUNCTIONS
-    )
+def test_functions_come_from_the_declaration(repo: Path, fake_model: Path, tmp_path: Path):
+    """Packaging reads the list from the tree it packages: a function added to topology.json gets a
+    zip with no other edit (here a copy of status, declared as `status_copy`)."""
+    assert packaging.function_names(Tree.from_worktree(REPO)) == FUNCTIONS
+    assert {"ingest", "remove_background", "segment", "expand", "deliver", "dead_letter", "upload_url",
+            "status", "webhook"} == set(FUNCTIONS)
+    added = copy_checkout(tmp_path / "repo")
+    shutil.copytree(added / "functions" / "status", added / "functions" / "status_copy")
+    raw = declaration().raw
+    raw = {**raw, "httpFunctions": [*raw["httpFunctions"], {**raw["httpFunctions"][-1], "name": "status_copy"}]}
+    (added / "shared" / "topology.json").write_text(__import__("json").dumps(raw, indent=2))
+    commit_all(added, "a new function")
+    built = packaging.build_all(tmp_path / "out", fake_model, root=added, names=None)
+    assert set(built) == {*FUNCTIONS, "status_copy"}
+    assert "shared/http/status.py" in names_in(built["status_copy"])
 
 
 def test_every_function_is_packaged(built: dict[str, Path], repo: Path):
@@ -124,9 +131,8 @@ def test_every_function_is_packaged(built: dict[str, Path], repo: Path):
             assert {"shared/__init__.py", "shared/config.py", "shared/errors.py"} <= set(names), name
             assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))], name
             assert not [n for n in names if n.startswith("closet_pipeline/")], f"{name} carries tooling"
-            if name == packaging.MODEL_FUNCTION:
-                assert archive.read("models/isnet-general-use-small.onnx") == FAKE_MODEL
-                assert packaging.OPTIMISED_ARCNAME in names
+            if name == packaging.MODEL_FUNCTION:  # the optimised graph only: the raw one is never loaded
+                assert [n for n in names if n.startswith("models/")] == [packaging.MODEL_ARCNAME]
             else:
                 assert not [n for n in names if n.startswith("models/")], f"{name} must not carry the model"
 
@@ -142,6 +148,14 @@ def test_each_zip_carries_only_what_its_function_reaches(built: dict[str, Path])
     assert not [n for n in upload_url if n.startswith(("shared/stages/", "shared/runtime/"))]
     # a provider named in a registry string ("module:Class") is reached too
     assert "shared/providers/generation/gemini.py" in names_in(built["expand"])
+    # segment runs no background provider; the failure handler and the webhook handle no image
+    assert not [n for n in names_in(built["segment"]) if n.startswith("shared/providers/background/")]
+    for name in ("dead_letter", "webhook"):
+        carried = names_in(built[name])
+        assert not {"shared/media/image_io.py", "shared/stages/images.py"} & carried, name
+        with zipfile.ZipFile(built[name]) as archive:
+            pins = archive.read("requirements.txt").decode().lower()
+        assert "pillow" not in pins and "numpy" not in pins, name
 
 
 def test_zip_entries_are_normalised(built: dict[str, Path]):
@@ -155,14 +169,11 @@ def test_zip_entries_are_normalised(built: dict[str, Path]):
                 assert info.create_system == 3
 
 
-def test_optimised_graph_rides_beside_the_model_and_computes_the_same(built: dict[str, Path]):
-    """remove_background's zip carries onnxruntime's optimised graph next to the model, under the
-    name local_isnet looks for, and it computes what the model computes."""
-    from shared.providers.background import local_isnet
-
-    assert packaging.OPTIMISED_ARCNAME == "models/" + local_isnet.optimised_path(Path(packaging.MODEL_ARCNAME)).name
+def test_the_zip_carries_the_optimised_graph_and_it_computes_the_same(built: dict[str, Path]):
+    """remove_background's zip carries onnxruntime's optimised graph alone (CLOSET_MODEL_PATH names
+    it), and it computes what the model computes."""
     with zipfile.ZipFile(built[packaging.MODEL_FUNCTION]) as archive:
-        optimised = archive.read(packaging.OPTIMISED_ARCNAME)
+        optimised = archive.read(packaging.MODEL_ARCNAME)
     assert optimised != FAKE_MODEL and onnx.load_from_string(optimised).graph.node
     tensor = np.linspace(-1, 1, 3 * 8 * 8, dtype=np.float32).reshape(1, 3, 8, 8)
     outputs = [onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(None, {"input": tensor})[0]
@@ -178,7 +189,6 @@ def test_a_model_onnxruntime_cannot_read_is_refused(tmp_path: Path, repo: Path):
 
 
 def test_model_path_in_the_zip_is_what_terraform_configures():
-    assert packaging.MODEL_ARCNAME == "models/isnet-general-use-small.onnx"
     main_tf = (REPO / "terraform" / "main.tf").read_text(encoding="utf-8")
     assert f'model_path_in_zip = "{packaging.MODEL_ARCNAME}"' in main_tf
 
@@ -238,8 +248,9 @@ def test_cached_model_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CLOSET_MODEL_DIR", str(model_dir))
     packaging.default_model_path().write_bytes(FAKE_MODEL)  # the graph of the configured variant and side
     built = packaging.build_all(tmp_path / "out", None, names=[packaging.MODEL_FUNCTION])
+    assert built[packaging.MODEL_FUNCTION].stat().st_size > 0
     with zipfile.ZipFile(built[packaging.MODEL_FUNCTION]) as archive:
-        assert archive.read(packaging.MODEL_ARCNAME) == FAKE_MODEL
+        assert archive.read(packaging.MODEL_ARCNAME) == packaging.optimised_graph(packaging.default_model_path())
 
 
 def test_unknown_function_is_refused(tmp_path: Path, fake_model: Path):
@@ -270,84 +281,19 @@ def test_command_line_builds_the_same_zips(built: dict[str, Path], fake_model: P
     assert failed.returncode == 1 and "remove_background" in failed.stderr
 
 
-# -- each zip imports in a fresh environment made from its requirements.txt ---------------------
-
-
-def requirement_set(text: str) -> tuple[str, ...]:
-    """The requirements, order and comments aside: zips with the same set share one environment."""
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return tuple(sorted(line for line in lines if line))
-
-
-def _make_venv(folder: Path, requirements: Path) -> Path:
-    """`python -m venv` + `pip install -r requirements.txt` (pip driven from outside: no pip in the venv)."""
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True, timeout=300
-    )
-    python = folder / "bin" / "python"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--quiet",
-            "--no-compile",
-            "-r",
-            str(requirements),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install -r {requirements} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return python
+# -- each zip imports in an environment made from its requirements.txt alone ----------------------
 
 
 @pytest.fixture(scope="module")
 def unpacked(built: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("unpacked")
-    folders = {}
-    for name, path in built.items():
-        with zipfile.ZipFile(path) as archive:
-            archive.extractall(root / name)
-        folders[name] = root / name
-    return folders
+    return {name: function_envs.unpack(path, root / name) for name, path in built.items()}
 
 
 @pytest.fixture(scope="module")
-def environments(unpacked: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Function name -> the python of a fresh venv with just its requirements (one venv per set)."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for name, folder in unpacked.items():
-        groups.setdefault(requirement_set((folder / "requirements.txt").read_text(encoding="utf-8")), []).append(name)
-    root = tmp_path_factory.mktemp("venvs")
-    jobs = {}
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        for index, names in enumerate(groups.values()):
-            jobs[pool.submit(_make_venv, root / f"venv{index}", unpacked[names[0]] / "requirements.txt")] = names
-        pythons = {}
-        for job, names in jobs.items():
-            python = job.result()
-            pythons.update(dict.fromkeys(names, python))
-    return pythons
-
-
-IMPORT_CHECK = """
-import importlib, pathlib, sys
-sys.path.insert(0, sys.argv[1])
-import main
-import shared
-assert shared.__file__.startswith(sys.argv[1]), "shared/ must come from the zip, not " + shared.__file__
-assert callable(getattr(main, "handle", None)), "main.handle is missing"
-# every module the zip carries imports from the zip alone (the ones a provider loads later included)
-for path in sorted(pathlib.Path(sys.argv[1], "shared").rglob("*.py")):
-    importlib.import_module(".".join(path.relative_to(sys.argv[1]).with_suffix("").parts).removesuffix(".__init__"))
-print("imported", main.__name__)
-"""
+def environments(unpacked: dict[str, Path]) -> dict[str, Path]:
+    """Function name -> its environment (uv, cached by the requirements' hash: one per set)."""
+    return {name: function_envs.environment(folder / "requirements.txt") for name, folder in unpacked.items()}
 
 
 def _offline_env(folder: Path, home: Path) -> dict[str, str]:
@@ -377,19 +323,26 @@ def _offline_env(folder: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_zip_imports_in_a_fresh_environment(
+def test_zip_imports_in_its_own_environment_and_pins_what_it_loads(
     name: str, unpacked: dict[str, Path], environments: dict[str, Path], tmp_path: Path
 ):
     folder = unpacked[name]
     home = tmp_path / "home"
     home.mkdir()
-    done = subprocess.run(
-        [str(environments[name]), "-I", "-c", IMPORT_CHECK, str(folder)],
-        cwd=folder,
-        env=_offline_env(folder, home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = function_envs.import_check(folder, environments[name], declaration().function(name).entry_point,
+                                      _offline_env(folder, home))
     assert done.returncode == 0, f"{name}: importing main failed:\n{done.stdout}\n{done.stderr[-4000:]}"
-    assert "imported main" in done.stdout
+    assert "imported" in done.stdout
+    audit = function_envs.requirements_audit(folder, environments[name])
+    assert audit["unused"] == [], f"{name} pins what it never loads: {audit['unused']}"
+    assert audit["unpinned"] == [], f"{name} imports what it does not pin: {audit['unpinned']}"
+
+
+def test_the_audit_sees_an_unused_and_a_missing_pin(unpacked: dict[str, Path], tmp_path: Path):
+    """The audit itself: webhook with numpy added and httpx removed."""
+    folder = tmp_path / "webhook"
+    shutil.copytree(unpacked["webhook"], folder)
+    lines = [line for line in (folder / "requirements.txt").read_text().splitlines() if not line.startswith("httpx")]
+    (folder / "requirements.txt").write_text("\n".join([*lines, "numpy==2.4.6"]) + "\n")
+    audit = function_envs.requirements_audit(folder, function_envs.environment(folder / "requirements.txt"))
+    assert audit["unused"] == ["numpy"] and audit["unpinned"] == ["httpx"]

@@ -89,11 +89,11 @@ def test_the_handler_reads_delivery_attempt_from_the_raw_push_body(caplog):
     import flask
     from functions_framework.event_conversion import background_event_to_cloud_event
 
-    from shared.runtime.functions import _pushed_handler
+    from shared.runtime.push import pushed_handler
 
     caplog.set_level(logging.INFO, logger="closet.trace")
     seen = []
-    handle = _pushed_handler("segment", seen.append, lambda: None)
+    handle = pushed_handler("segment", seen.append, lambda: None)
     app = flask.Flask(__name__)
     for envelope in ({**ENVELOPE, "deliveryAttempt": 3}, ENVELOPE):
         with app.test_request_context("/projects/proj/topics/t", method="POST", json=envelope):

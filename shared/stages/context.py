@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, TypeVar
-
-from PIL import Image
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from shared.adapters.blobstore import BlobStore
-from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.config import Settings
 from shared.documents import ProgressEvent, ResultDocument
-from shared.media.image_io import encode
 from shared.messages import StageMessage
 from shared.runtime.job_state import claim
+
+if TYPE_CHECKING:  # the images live in shared/stages/images.py (Pillow): functions without images never load it
+    from shared.stages.images import WorkImages
 
 T = TypeVar("T")
 
@@ -45,38 +42,13 @@ def delivery_scope(deadline: float, claimer: str) -> Iterator[None]:
         _DELIVERY.reset(token)
 
 
-class WorkImages(ABC):
-    """Intermediate images between stages. In the cloud they are PNGs in the work bucket; in one
-    process they stay decoded in memory, so the local run never encodes what it reads back."""
-
-    @abstractmethod
-    def put(self, key: str, image: Image.Image) -> None: ...
-
-    @abstractmethod
-    def get(self, key: str) -> Image.Image: ...
-
-
-class StoredWorkImages(WorkImages):
-    def __init__(self, store: BlobStore) -> None:
-        self.store = store
-
-    def put(self, key: str, image: Image.Image) -> None:
-        # Create-only: a redelivered message cannot overwrite what another attempt wrote.
-        self.store.create(key, encode(image, "png", fast=True), content_type="image/png", metadata=OUTPUT_MARKER)
-
-    def get(self, key: str) -> Image.Image:
-        image = Image.open(io.BytesIO(self.store.read(key).data))
-        image.load()
-        return image
-
-
 @dataclass
 class StageContext:
     """Built once per process (a function instance, the local run), shared by every event."""
 
     settings: Settings
     store: BlobStore
-    images: WorkImages
+    images: WorkImages | None  # None where no stage runs (the failure handler)
 
     _loaded: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -16,7 +16,8 @@ from PIL import Image
 
 from shared.errors import ProviderFailed
 from shared.providers.background.base import BackgroundRemover
-from shared.providers.background.removebg import alpha_mask, encode_jpeg, status_failure
+from shared.providers.background.removebg import alpha_mask, encode_jpeg
+from shared.providers.remote import status_failure
 
 log = logging.getLogger(__name__)
 WHO = "hf-space"

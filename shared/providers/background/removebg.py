@@ -8,13 +8,13 @@ appears in reasons or logs.
 from __future__ import annotations
 
 import io
-import json
 
 import httpx
 from PIL import Image
 
 from shared.errors import ProviderFailed
 from shared.providers.background.base import BackgroundRemover
+from shared.providers.remote import status_failure
 
 DEFAULT_URL = "https://api.remove.bg/v1.0/removebg"
 
@@ -42,33 +42,6 @@ def alpha_mask(content: bytes, size: tuple[int, int], who: str) -> Image.Image:
     if mask.size != size:  # e.g. remove.bg's size=auto caps the resolution
         mask = mask.resize(size, Image.Resampling.BILINEAR)
     return mask
-
-
-def error_detail(response: httpx.Response) -> str:
-    """The remote's own words from a JSON error body ({"errors": [{"title": ...}]} or {"detail"/"error": ...})."""
-    try:
-        payload = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    if isinstance(payload, dict):
-        errors = payload.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("title") or errors[0].get("detail") or "")
-        for key in ("detail", "error", "message"):
-            if isinstance(payload.get(key), str):
-                return payload[key]
-    return ""
-
-
-def status_failure(response: httpx.Response, who: str) -> ProviderFailed:
-    detail = error_detail(response)
-    if response.status_code == 429:
-        reason = f"{who} is rate-limiting us (429)"
-    elif response.status_code >= 500:
-        reason = f"{who} answered {response.status_code}"
-    else:  # 400 no foreground, 402 no credits, 403 bad key: another provider may still serve
-        reason = f"{who} refused the photo ({response.status_code})"
-    return ProviderFailed(f"{reason}: {detail}" if detail else reason)
 
 
 class RemoveBgRemover(BackgroundRemover):

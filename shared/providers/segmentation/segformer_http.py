@@ -16,7 +16,7 @@ from PIL import Image
 
 from shared.categories import segformer_category
 from shared.errors import ProviderFailed
-from shared.providers.background.removebg import status_failure
+from shared.providers.remote import status_failure
 from shared.providers.segmentation.base import Garment, Segmenter
 
 WHO = "the SegFormer API"
