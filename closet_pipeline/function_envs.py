@@ -158,8 +158,9 @@ def import_check(folder: Path, venv: Path, entry_point: str, env: dict[str, str]
 
 # What a zip's requirements.txt should hold, read in its own environment: the distributions its
 # modules import (statically, lazy imports included; not under `if TYPE_CHECKING:`), and everything
-# those depend on. A pin outside that closure is a dependency the function never loads; an imported
-# distribution without a pin would be installed at whatever version the resolver picks.
+# those depend on. A pin outside that closure is a dependency the function never loads ("unused");
+# an imported distribution pinned only through another would be installed at whatever version that
+# one allows ("unpinned"); an import nothing installs is "missing".
 REQUIREMENTS_AUDIT = r"""
 import ast, importlib.metadata as md, importlib.util, json, pathlib, re, sys
 root = pathlib.Path.cwd()
@@ -183,11 +184,13 @@ for dist in md.distributions():
     for f in dist.files or ():
         owner[str(f)] = norm(dist.metadata["Name"])
 site = pathlib.Path(next(p for p in sys.path if p.endswith("site-packages")))
-direct = set()
+direct, missing = set(), set()
 for name in sorted(names):
     top = name.split(".")[0]
     if top in sys.stdlib_module_names or top in ("shared", "main", "__future__"):
         continue
+    if importlib.util.find_spec(top) is None:
+        missing.add(top); continue
     parts = name.split(".")
     for i in range(len(parts), 0, -1):
         try:
@@ -215,7 +218,8 @@ while todo:
         todo.append(norm(re.split(r"[ ;<>=!~\[(]", req, 1)[0]))
 pinned = {norm(re.split(r"[ ;<>=!~\[]", line.split("#")[0].strip(), 1)[0])
           for line in root.joinpath("requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
-print(json.dumps({"direct": sorted(direct), "unused": sorted(pinned - closure), "unpinned": sorted(direct - pinned)}))
+print(json.dumps({"direct": sorted(direct), "unused": sorted(pinned - closure), "unpinned": sorted(direct - pinned),
+                  "missing": sorted(missing)}))
 """
 
 
