@@ -5,7 +5,8 @@ locals {
       "artifactregistry.googleapis.com",     # the functions' container images (build.tf)
       "cloudbuild.googleapis.com",           # builds each function's image from its zip
       "cloudfunctions.googleapis.com",       # Cloud Functions (2nd gen)
-      "cloudresourcemanager.googleapis.com", # data.google_project (the budget's project number)
+      "cloudresourcemanager.googleapis.com", # data.google_project (the staged-sources grant, the budget); README step 1 enables it first
+      "serviceusage.googleapis.com",         # enabling the others; README step 1 enables it first
       "cloudscheduler.googleapis.com",       # warm-up pings
       "iam.googleapis.com",                  # service accounts
       "iamcredentials.googleapis.com",       # signBlob: V4 signed URLs without key files

@@ -62,6 +62,31 @@ resource "google_storage_bucket_iam_member" "build_reads_sources" {
   member = local.build_member
 }
 
+# Read the sources Cloud Functions stages for each build. The build does not read our zip from
+# function_source: Cloud Functions copies it into its own bucket, gcf-v2-sources-<number>-<region>,
+# which it creates at the first deploy (so it cannot be granted on as a bucket before then). Without
+# this the first build fails with "Access to bucket gcf-v2-sources-... denied"
+# (hashicorp/terraform-provider-google#20571). roles/storage.objectViewer at project level, held back
+# by an IAM condition to that one bucket; not roles/run.builder, which would add Artifact Registry,
+# logging and storage reads on every bucket of the project (the other two are granted above, narrower).
+data "google_project" "deploying" {
+  project_id = var.project_id
+
+  depends_on = [time_sleep.apis_ready]
+}
+
+resource "google_project_iam_member" "build_reads_staged_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = local.build_member
+
+  condition {
+    title       = "staged-function-sources"
+    description = "Only the bucket Cloud Functions stages function sources in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.deploying.number}-${var.region}\")"
+  }
+}
+
 # Build logs: Cloud Logging grants writing at project level only (logWriter writes, reads nothing).
 resource "google_project_iam_member" "build_writes_logs" {
   project = var.project_id

@@ -39,7 +39,7 @@ locals {
       CLOSET_BACKGROUND_PROVIDERS = join(",", var.background_providers)
       CLOSET_MODEL_PATH           = "/workspace/${local.model_path_in_zip}"
       CLOSET_EXPAND_POLICY        = var.expand_policy
-      CLOSET_SIGNED_URL_TTL_S     = tostring(var.signed_url_ttl_seconds)
+      CLOSET_SIGNED_URL_TTL_S     = tostring(local.link_lifetime_seconds)
       CLOSET_TOPIC_PREFIX         = local.topic_prefix
       LOG_EXECUTION_ID            = "true"
     },
@@ -49,6 +49,22 @@ locals {
     length(var.app_origins) == 0 ? {} : { CLOSET_CORS_ORIGINS = join(",", var.app_origins) },
     var.extra_environment,
   )
+}
+
+check "enabled_by_names_a_switch" {
+  assert {
+    condition     = alltrue([for subscriber in try(local.topology.subscribers, []) : contains(keys(local.switches), subscriber.enabledBy) if try(subscriber.enabledBy, null) != null])
+    error_message = "A function of shared/topology.json has an enabledBy that is not in local.switches (topology.tf)."
+  }
+}
+
+# Links are signed for each hand-out (a status answer, a webhook delivery), never once for all of
+# Pub/Sub's retries (about 16 h for the webhook): each delivery's links must outlive the delivery itself.
+check "links_outlive_a_webhook_delivery" {
+  assert {
+    condition     = alltrue([for name, subscriber in local.subscribers : local.link_lifetime_seconds > subscriber.timeoutSeconds + local.topology.delivery.ackMarginSeconds])
+    error_message = "The links' lifetime (${local.link_lifetime_seconds} s) is shorter than one webhook delivery: the receiver would get links that expire while it is being called."
+  }
 }
 
 check "instance_count_overrides_name_functions" {
@@ -104,8 +120,8 @@ module "functions" {
   source_bucket         = google_storage_bucket.function_source.name
   zip_path              = "${local.functions_build_dir}/${each.key}.zip"
   object_prefix         = each.key
-  runtime               = "python311"
-  entry_point           = "handle"
+  runtime               = local.topology.runtime # the local topology runs the same Python (closet_pipeline/function_envs.py)
+  entry_point           = each.value.entry_point
   build_service_account = google_service_account.build.id
   docker_repository     = google_artifact_registry_repository.functions.id
 
@@ -139,6 +155,7 @@ module "functions" {
     data.google_secret_manager_secret_version.required,
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_staged_sources,
     google_project_iam_member.build_writes_logs,
   ]
 }
@@ -148,7 +165,8 @@ module "functions" {
 module "messaging" {
   source = "./modules/messaging"
 
-  pubsub_agent_member = google_project_service_identity.pubsub.member
+  # Through the wait after the agent's creation (service_agents.tf): no grant reaches it earlier.
+  pubsub_agent_member = time_sleep.pubsub_agent_ready.triggers["member"]
   name_prefix         = var.name_prefix
 
   stage_topics      = { for name, stage in local.stages : name => stage.topic }
@@ -174,9 +192,10 @@ module "messaging" {
     }
   }
 
-  max_delivery_attempts   = var.max_delivery_attempts
-  minimum_backoff_seconds = var.retry_minimum_backoff_seconds
-  maximum_backoff_seconds = var.retry_maximum_backoff_seconds
+  max_delivery_attempts   = local.max_delivery_attempts
+  minimum_backoff_seconds = local.retry_minimum_backoff_seconds
+  maximum_backoff_seconds = local.retry_maximum_backoff_seconds
+  ack_margin_seconds      = local.topology.delivery.ackMarginSeconds
 
   create_app_subscriptions = var.create_app_subscriptions
   app_subscriber_members   = var.app_subscriber_members

@@ -40,7 +40,7 @@ locals {
       }
       dead-lettered = {
         display_name  = "${var.name_prefix}: jobs failed after every retry (dead-lettered)"
-        documentation = "A stage subscription forwarded messages to the dead-letter topic after max_delivery_attempts (${var.max_delivery_attempts}) deliveries: those jobs ended with RETRIES_EXHAUSTED. Check the stage's logs for the failing deliveries (5xx or 429)."
+        documentation = "A stage subscription forwarded messages to the dead-letter topic after max_delivery_attempts (${local.max_delivery_attempts}) deliveries: those jobs ended with RETRIES_EXHAUSTED. Check the stage's logs for the failing deliveries (5xx or 429)."
         conditions = [{
           display_name = "messages dead-lettered by a stage subscription"
           filter       = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = one_of(${local.quoted_stage_subscriptions}) AND metric.type = \"pubsub.googleapis.com/subscription/dead_letter_message_count\""
@@ -79,7 +79,7 @@ locals {
       }
       function-429 = {
         display_name  = "${var.name_prefix}: functions at their instance limit (429)"
-        documentation = "More than ${var.alert_429_per_minute} 429 per minute over 10 minutes: a function is at maxInstances for longer than a burst. Each 429 spends one of a message's ${var.max_delivery_attempts} delivery attempts; raise maxInstances (shared/topology.json or instance_count_overrides). README: Capacity."
+        documentation = "More than ${var.alert_429_per_minute} 429 per minute over 10 minutes: a function is at maxInstances for longer than a burst. Each 429 spends one of a message's ${local.max_delivery_attempts} delivery attempts; raise maxInstances (shared/topology.json or instance_count_overrides). README: Capacity."
         conditions = [{
           display_name = "429 responses per second"
           filter       = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = one_of(${local.quoted_services}) AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code = \"429\""

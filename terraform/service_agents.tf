@@ -13,6 +13,17 @@ resource "google_project_service_identity" "pubsub" {
   depends_on = [time_sleep.apis_ready]
 }
 
+# A service agent that was just created is not visible to IAM at once: a grant to it made in the
+# same second fails with "Service account ... does not exist". Every grant to an agent goes through
+# this wait (its member comes out of the triggers, so nothing reaches the agent before it ends).
+resource "time_sleep" "pubsub_agent_ready" {
+  create_duration = "${var.service_agent_propagation_seconds}s"
+
+  triggers = {
+    member = google_project_service_identity.pubsub.member
+  }
+}
+
 # Cloud Storage's agent publishes the uploads notifications (uploads_notification.tf). Reading
 # it through the Storage API creates it if it does not exist yet (the API's
 # projects.serviceAccount.get), which is what this data source calls.
@@ -20,4 +31,12 @@ data "google_storage_project_service_account" "gcs_agent" {
   project = var.project_id
 
   depends_on = [time_sleep.apis_ready]
+}
+
+resource "time_sleep" "gcs_agent_ready" {
+  create_duration = "${var.service_agent_propagation_seconds}s"
+
+  triggers = {
+    member = "serviceAccount:${data.google_storage_project_service_account.gcs_agent.email_address}"
+  }
 }

@@ -15,9 +15,25 @@ locals {
 
   stages = { for stage in local.topology.stages : stage.name => stage }
 
+  # The stage subscriptions' retry policy and the links' lifetime: topology.json's, which the local
+  # topology runs with too, unless a variable overrides it for this deployment.
+  max_delivery_attempts         = coalesce(var.max_delivery_attempts, local.topology.delivery.maxDeliveryAttempts)
+  retry_minimum_backoff_seconds = coalesce(var.retry_minimum_backoff_seconds, local.topology.delivery.minimumBackoffSeconds)
+  retry_maximum_backoff_seconds = coalesce(var.retry_maximum_backoff_seconds, local.topology.delivery.maximumBackoffSeconds)
+  link_lifetime_seconds         = coalesce(var.signed_url_ttl_seconds, local.topology.links.resultSeconds)
+
+  # The settings a function's `enabledBy` may name (a variable of the same name): the function,
+  # its subscription and its grants exist only while that one is set.
+  switches = {
+    webhook_url = var.webhook_url != ""
+  }
+
   # Functions pushed from a subscription of their own on a shared topic (the webhook on results),
-  # each with its own dead-letter topic and retry policy.
-  subscribers = { for subscriber in try(local.topology.subscribers, []) : subscriber.name => subscriber }
+  # each with its own dead-letter topic and retry policy; deployed only when switched on.
+  subscribers = {
+    for subscriber in try(local.topology.subscribers, []) : subscriber.name => subscriber
+    if try(local.switches[subscriber.enabledBy], true)
+  }
 
   # The stage that receives uploads: the one no other stage names as its `next` (one() fails the
   # plan if the topology ever has zero or several).
@@ -36,6 +52,8 @@ locals {
       for stage in local.topology.stages : stage.name => {
         kind            = "stage"
         trigger         = "pubsub"
+        entry_point     = stage.entryPoint
+        signs_urls      = try(stage.signsUrls, false)
         description     = "Pipeline stage ${stage.name}: pushed from topic ${stage.topic}."
         reads           = stage.reads
         writes          = stage.writes
@@ -51,6 +69,8 @@ locals {
       (local.topology.failureHandler.name) = {
         kind            = "failure_handler"
         trigger         = "pubsub"
+        entry_point     = local.topology.failureHandler.entryPoint
+        signs_urls      = try(local.topology.failureHandler.signsUrls, false)
         description     = "Failure handler: pushed from dead-letter topic ${local.topology.topics.deadLetter}."
         reads           = local.topology.failureHandler.reads
         writes          = local.topology.failureHandler.writes
@@ -66,6 +86,8 @@ locals {
       for name, subscriber in local.subscribers : name => {
         kind            = "subscriber"
         trigger         = "pubsub"
+        entry_point     = subscriber.entryPoint
+        signs_urls      = try(subscriber.signsUrls, false)
         description     = "Subscriber ${name}: pushed from its own subscription on topic ${local.topic_of[subscriber.topic]}."
         reads           = subscriber.reads
         writes          = subscriber.writes
@@ -81,6 +103,8 @@ locals {
       for function in local.topology.httpFunctions : function.name => {
         kind            = "http"
         trigger         = "http"
+        entry_point     = function.entryPoint
+        signs_urls      = try(function.signsUrls, false)
         description     = "HTTP function ${function.name}: called by the app backend."
         reads           = function.reads
         writes          = function.writes
@@ -139,12 +163,9 @@ locals {
     ]) : "${grant.function}/${grant.topic}" => grant
   }
 
-  # Functions that sign URLs: those that publish result documents (signed result URLs) and the
-  # HTTP functions (signed upload URLs). Without a key file, signing is signBlob on their own account.
-  url_signers = {
-    for name, function in local.functions : name => function
-    if function.trigger == "http" || contains(function.publishes, "results")
-  }
+  # Functions that sign URLs (topology.json `signsUrls`): upload_url (upload URLs), status and the
+  # webhook (result links, signed per hand-out). Without a key file, signing is signBlob as itself.
+  url_signers = { for name, function in local.functions : name => function if function.signs_urls }
 
   # -- secrets each function consumes (secrets.tf) -------------------------------------------
 

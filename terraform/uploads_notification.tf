@@ -8,7 +8,7 @@
 resource "google_pubsub_topic_iam_member" "gcs_agent_publishes_uploads" {
   topic  = module.messaging.stage_topic_ids[local.entry_stage]
   role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${data.google_storage_project_service_account.gcs_agent.email_address}"
+  member = time_sleep.gcs_agent_ready.triggers["member"] # after the wait that follows its creation
 }
 
 resource "google_storage_notification" "uploads" {

@@ -92,13 +92,13 @@ variable "webhook_url" {
 }
 
 variable "signed_url_ttl_seconds" {
-  description = "Lifetime of the signed result URLs the pipeline hands to the app (CLOSET_SIGNED_URL_TTL_S)."
+  description = "Lifetime of the signed result URLs the pipeline hands to the app (CLOSET_SIGNED_URL_TTL_S); null: shared/topology.json's links.resultSeconds. Links are signed per hand-out (status answer, webhook delivery), so this covers one hand-out, not Pub/Sub's retries."
   type        = number
-  default     = 3600
+  default     = null
 
   validation {
-    condition     = var.signed_url_ttl_seconds >= 60 && var.signed_url_ttl_seconds <= 604800 && floor(var.signed_url_ttl_seconds) == var.signed_url_ttl_seconds
-    error_message = "signed_url_ttl_seconds must be a whole number from 60 to 604800 (7 days, the V4 signing limit)."
+    condition     = var.signed_url_ttl_seconds == null || (try(var.signed_url_ttl_seconds >= 60 && var.signed_url_ttl_seconds <= 604800 && floor(var.signed_url_ttl_seconds) == var.signed_url_ttl_seconds, false))
+    error_message = "signed_url_ttl_seconds must be null or a whole number from 60 to 604800 (7 days, the V4 signing limit)."
   }
 }
 
@@ -152,35 +152,35 @@ variable "extra_environment" {
 # -- delivery and scaling (README: Capacity: a burst of 200 uploads) ---------------------------
 
 variable "max_delivery_attempts" {
-  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler. A push the instance limit answers with 429 counts as one, so this and the backoffs must outlast a burst (README: Capacity)."
+  description = "Pub/Sub deliveries of a message to a stage before it is dead-lettered to the failure handler; null: shared/topology.json's delivery.maxDeliveryAttempts (what the local topology runs with). A push the instance limit answers with 429 counts as one, so this and the backoffs must outlast a burst (README: Capacity)."
   type        = number
-  default     = 10
+  default     = null
 
   validation {
-    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
-    error_message = "max_delivery_attempts must be a whole number from 5 to 100 (Pub/Sub's limits)."
+    condition     = var.max_delivery_attempts == null || try(var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts, false)
+    error_message = "max_delivery_attempts must be null or a whole number from 5 to 100 (Pub/Sub's limits)."
   }
 }
 
 variable "retry_minimum_backoff_seconds" {
-  description = "Shortest wait before Pub/Sub redelivers a failed message (exponential backoff starts here)."
+  description = "Shortest wait before Pub/Sub redelivers a failed message (exponential backoff starts here); null: shared/topology.json's delivery.minimumBackoffSeconds."
   type        = number
-  default     = 10
+  default     = null
 
   validation {
-    condition     = var.retry_minimum_backoff_seconds >= 0 && var.retry_minimum_backoff_seconds <= 600
-    error_message = "retry_minimum_backoff_seconds must be from 0 to 600."
+    condition     = var.retry_minimum_backoff_seconds == null || try(var.retry_minimum_backoff_seconds >= 0 && var.retry_minimum_backoff_seconds <= 600, false)
+    error_message = "retry_minimum_backoff_seconds must be null or from 0 to 600."
   }
 }
 
 variable "retry_maximum_backoff_seconds" {
-  description = "Longest wait before Pub/Sub redelivers a failed message (exponential backoff stops growing here)."
+  description = "Longest wait before Pub/Sub redelivers a failed message (exponential backoff stops growing here); null: shared/topology.json's delivery.maximumBackoffSeconds."
   type        = number
-  default     = 60
+  default     = null
 
   validation {
-    condition     = var.retry_maximum_backoff_seconds >= var.retry_minimum_backoff_seconds && var.retry_maximum_backoff_seconds <= 600
-    error_message = "retry_maximum_backoff_seconds must be at least retry_minimum_backoff_seconds and at most 600."
+    condition     = var.retry_maximum_backoff_seconds == null || try(var.retry_maximum_backoff_seconds >= coalesce(var.retry_minimum_backoff_seconds, 0) && var.retry_maximum_backoff_seconds <= 600, false)
+    error_message = "retry_maximum_backoff_seconds must be null, or at least retry_minimum_backoff_seconds and at most 600."
   }
 }
 
@@ -288,6 +288,17 @@ variable "api_propagation_seconds" {
   validation {
     condition     = var.api_propagation_seconds >= 0 && var.api_propagation_seconds <= 600 && floor(var.api_propagation_seconds) == var.api_propagation_seconds
     error_message = "api_propagation_seconds must be a whole number from 0 to 600."
+  }
+}
+
+variable "service_agent_propagation_seconds" {
+  description = "Wait after a Google service agent (Pub/Sub's, Cloud Storage's) is created and before anything is granted to it: a new agent is not visible to IAM at once."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.service_agent_propagation_seconds >= 0 && var.service_agent_propagation_seconds <= 600
+    error_message = "service_agent_propagation_seconds must be from 0 to 600."
   }
 }
 

@@ -1,5 +1,6 @@
 """python -m closet_pipeline.terraform_check [--var-file FILE] [--keep DIR]: validate and plan
-terraform/ offline against the pinned providers' schemas; prints what the plan would create."""
+terraform/ offline against the pinned providers' schemas, with the zips `make package` built in
+build/functions; prints what the plan would create (terraform/README.md quotes it)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from closet_pipeline.terraform_check.check import TerraformFailed, TerraformMissing, copy_config
+from closet_pipeline.terraform_check.check import TerraformFailed, TerraformMissing, ZipsMissing, copy_config
 from closet_pipeline.terraform_check.plugins import build_plugin_dir
+
+
+def summary(plan: dict) -> list[str]:
+    """What the plan creates, one line per resource type: what this command prints, and what
+    terraform/README.md quotes (tests/test_terraform.py compares the two)."""
+    kinds = Counter(change["type"] for change in plan["resource_changes"] if "create" in change["change"]["actions"])
+    return [f"valid; plan creates {sum(kinds.values())} resources:"] + [
+        f"  {count:4d} {kind}" for kind, count in sorted(kinds.items())]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,14 +41,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             var_args = [f"-var-file={args.var_file.resolve()}"] if args.var_file else ["-var=project_id=closet-check"]
             plan = workspace.plan(*var_args)
-        except (TerraformMissing, TerraformFailed) as error:
+        except (TerraformMissing, TerraformFailed, ZipsMissing) as error:
             print(error, file=sys.stderr)
             return 1
-    kinds = Counter(change["type"] for change in plan["resource_changes"] if "create" in change["change"]["actions"])
     print(f"providers: {', '.join(f'{k} {v}' for k, v in versions.items())}")
-    print(f"valid; plan creates {sum(kinds.values())} resources:")
-    for kind, count in sorted(kinds.items()):
-        print(f"  {count:4d} {kind}")
+    print("\n".join(summary(plan)))
     return 0
 
 

@@ -2,9 +2,10 @@
 
     python -m closet_pipeline.terraform_check [--var-file FILE] [--keep DIR]
 
-The copy gets what a real run would have: shared/topology.json beside it and one placeholder zip
-per function in build/functions (the plan only hashes them). Its partial `backend "gcs" {}` is
-overridden by a local backend (backend_override.tf), the usual way to plan without the bucket.
+The copy gets what a real run has: shared/topology.json beside it and the zips `make package` built
+(build/functions, linked, not copied): no placeholders, so a declared function without a zip fails
+here, as `terraform plan` would. Its partial `backend "gcs" {}` is overridden by a local backend
+(backend_override.tf), the usual way to plan without the bucket.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import json
 import os
 import shutil
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from closet_pipeline.terraform_check.plugins import REPO
+from shared.topology import declaration
+
+ZIPS = REPO / "build" / "functions"
 
 
 class TerraformMissing(RuntimeError):
     pass
+
+
+class ZipsMissing(RuntimeError):
+    """A declared function has no zip: `make package` did not run, or not since the function was added."""
 
 
 class TerraformFailed(RuntimeError):
@@ -43,15 +50,6 @@ def terraform_binary() -> str:
 
 
 ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull, "TF_INPUT": "0"}
-
-
-def function_names(topology: dict[str, Any]) -> list[str]:
-    return (
-        [stage["name"] for stage in topology["stages"]]
-        + [topology["failureHandler"]["name"]]
-        + [function["name"] for function in topology["httpFunctions"]]
-        + [subscriber["name"] for subscriber in topology.get("subscribers", [])]
-    )
 
 
 @dataclass
@@ -102,8 +100,16 @@ class Workspace:
         return json.loads(self.run("show", "-json", "-no-color", plan_file).stdout)
 
 
-def copy_config(dest: Path, repo: Path = REPO) -> Workspace:
-    """terraform/ and shared/topology.json copied under dest, with placeholder function zips."""
+def missing_zips(zips: Path = ZIPS) -> list[str]:
+    return [name for name in declaration().names if not (Path(zips) / f"{name}.zip").is_file()]
+
+
+def copy_config(dest: Path, repo: Path = REPO, zips: Path = ZIPS) -> Workspace:
+    """terraform/ and shared/topology.json copied under dest, with the zips `make package` built."""
+    missing = missing_zips(zips)
+    if missing:
+        raise ZipsMissing(f"no zip in {zips} for {', '.join(missing)}: run `make package` first "
+                          "(the plan uploads what it built; there are no placeholders)")
     source = repo / "terraform"
     shutil.copytree(
         source,
@@ -115,10 +121,6 @@ def copy_config(dest: Path, repo: Path = REPO) -> Workspace:
     (dest / "shared").mkdir(parents=True, exist_ok=True)
     shutil.copy(repo / "shared" / "topology.json", dest / "shared" / "topology.json")
     (dest / "terraform" / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n', encoding="utf-8")
-    topology = json.loads((repo / "shared" / "topology.json").read_text(encoding="utf-8"))
-    build = dest / "build" / "functions"
-    build.mkdir(parents=True, exist_ok=True)
-    for name in function_names(topology):
-        with zipfile.ZipFile(build / f"{name}.zip", "w") as archive:
-            archive.writestr("main.py", f"# placeholder for {name}: the plan only hashes this file\n")
+    (dest / "build").mkdir(parents=True, exist_ok=True)
+    os.symlink(Path(zips).resolve(), dest / "build" / "functions")
     return Workspace(dest)

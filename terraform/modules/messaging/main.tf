@@ -12,7 +12,7 @@ locals {
 
   # A push request lasts up to the ack deadline; it must outlive the function's timeout, or Pub/Sub
   # would redeliver a message that is still being worked on. 600 s is Pub/Sub's maximum.
-  ack_margin_seconds = 10
+  ack_margin_seconds = var.ack_margin_seconds
   stage_ack_deadlines = {
     for stage, timeout in var.stage_timeouts : stage => min(600, max(10, timeout + local.ack_margin_seconds))
   }

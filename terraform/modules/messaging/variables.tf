@@ -58,6 +58,11 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "ack_margin_seconds" {
+  description = "Seconds a push's ack deadline adds to its function's timeout (shared/topology.json delivery.ackMarginSeconds)."
+  type        = number
+}
+
 variable "minimum_backoff_seconds" {
   description = "First redelivery delay of the exponential backoff, in seconds."
   type        = number
