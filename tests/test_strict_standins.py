@@ -4,13 +4,15 @@
 - about one write per second per object (GCS 429 rateLimitExceeded, TooManyRequests in the client);
 - signed URLs that carry their signing time, expire, and are verified (GCS 400/403);
 - each function's timeout from topology.json, then Pub/Sub redelivers;
+- each subscription's declared retry policy: backoff, delivery attempts, dead-lettering (push front);
 - `deliveryAttempt` in the push body, as Pub/Sub sends it with a dead-letter policy, read by the handler;
+- a signed upload's size range: a larger body is refused, nothing stored (GCS 400);
 - publishing only to the topics a function declares (the emulator has no IAM);
 - a function process that dies is started again (as Cloud Run starts a new instance);
 - the webhook from its own subscription on the results topic: Pub/Sub retries, then its dead-letter topic.
 
 The first tests need no emulator; the rest share one strict topology whose copy of topology.json
-gives remove_background a 1 s timeout and the webhook 5 deliveries.
+gives remove_background a 1 s timeout, and the stages and the webhook 5 deliveries 1-2 s apart.
 """
 
 from __future__ import annotations
@@ -55,29 +57,53 @@ def _http(url: str, method: str = "GET", data: bytes | None = None, headers: dic
 
 
 # == without emulators ============================================================================
-def test_push_front_numbers_each_delivery_as_pubsub_does():
-    """The emulator's push body (captured) has no deliveryAttempt; the push front adds 1, 2, 3 for a
-    subscription with a dead-letter policy, and nothing for one without, as Pub/Sub does."""
+def test_push_front_applies_the_declared_policy_as_pubsub_does():
+    """The emulator's push body (captured) has no deliveryAttempt, and its backoff is its own. The
+    push front holds each redelivery back until the declared backoff has passed (1 s, then 2 s:
+    not forwarded, not counted), numbers the deliveries it forwards 1, 2, 3, and after the declared
+    3 dead-letters the message with Pub/Sub's attributes and acknowledges it. A subscription without
+    a policy (not pushed by the topology) is passed through unnumbered."""
     assert "deliveryAttempt" not in ENVELOPE
-    with FakeHttpServer(lambda request: Reply(500 if len(received) <= 3 else 204)) as function:
+    now = [1000.0]
+    dead: list = []
+    policy = {"function": "f", "minimumBackoffSeconds": 1, "maximumBackoffSeconds": 2, "maxDeliveryAttempts": 3,
+              "deadLetterTopic": "projects/proj/topics/dead"}
+    with FakeHttpServer(lambda request: Reply(500)) as function:
         received = function.requests
-        front = PushFront({"f": function.url}, {ENVELOPE["subscription"]})
+        front = PushFront({"f": function.url}, {ENVELOPE["subscription"]: policy}, clock=lambda: now[0],
+                          publish=lambda topic, data, attributes: dead.append((topic, data, attributes)))
         port = front.listen()
+
+        def push(envelope=ENVELOPE) -> int:
+            return _http(f"http://127.0.0.1:{port}/f/projects/p/topics/t", "POST", json.dumps(envelope).encode(),
+                         {"Content-Type": "application/json"})[0]
+
         try:
-            statuses = [_http(f"http://127.0.0.1:{port}/f/projects/p/topics/t", "POST", json.dumps(ENVELOPE).encode(),
-                              {"Content-Type": "application/json"})[0] for _ in range(4)]
-            other = {**ENVELOPE, "subscription": "projects/proj/subscriptions/no-dead-letter"}
-            _http(f"http://127.0.0.1:{port}/f/projects/p/topics/t", "POST", json.dumps(other).encode())
+            statuses = [push()]                      # delivery 1 fails
+            statuses.append(push())                  # at once: held back
+            now[0] += 1.0
+            statuses.append(push())                  # after 1 s: delivery 2 fails
+            now[0] += 1.5
+            statuses.append(push())                  # 1.5 s of the 2 s: held back
+            now[0] += 0.5
+            statuses.append(push())                  # delivery 3 fails: dead-lettered, acknowledged
+            statuses.append(push())                  # the emulator lagging: acknowledged again
+            other = {**ENVELOPE, "subscription": "projects/proj/subscriptions/not-declared"}
+            passed = push(other)
             unknown = _http(f"http://127.0.0.1:{port}/nobody/x", "POST", b"{}")[0]
         finally:
             front.server.shutdown()
             front.server.server_close()
-    assert statuses == [500, 500, 500, 204]  # the function's answer reaches Pub/Sub
+    assert statuses == [500, 503, 500, 503, 204, 204]
     bodies = [json.loads(r.body) for r in received]
-    assert [b.get("deliveryAttempt") for b in bodies] == [1, 2, 3, 4, None]
+    assert [b.get("deliveryAttempt") for b in bodies] == [1, 2, 3, None] and passed == 500
     assert all(r.path == "/projects/p/topics/t" for r in received)
     assert bodies[0]["message"] == ENVELOPE["message"]
-    assert unknown == 404
+    assert front.held == 2 and unknown == 404
+    [(topic, data, attributes)] = dead
+    assert topic == "projects/proj/topics/dead" and data == b"hello"
+    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "3" and attributes["a"] == "b"
+    assert attributes["CloudPubSubDeadLetterSourceSubscription"] == ENVELOPE["subscription"].rsplit("/", 1)[-1]
 
 
 def test_the_handler_reads_delivery_attempt_from_the_raw_push_body(caplog):
@@ -179,12 +205,14 @@ def receiver():
 def topo(emulator_tools, receiver, tmp_path_factory):
     raw = json.loads(TOPOLOGY_JSON.read_text())
     next(s for s in raw["stages"] if s["name"] == "remove_background")["timeoutSeconds"] = 1  # IS-Net alone needs about 2 s
-    next(s for s in raw["subscribers"] if s["name"] == "webhook")["maxDeliveryAttempts"] = 5
+    raw["delivery"].update(maxDeliveryAttempts=5, minimumBackoffSeconds=1, maximumBackoffSeconds=2)
+    next(s for s in raw["subscribers"] if s["name"] == "webhook").update(
+        maxDeliveryAttempts=5, minimumBackoffSeconds=1, maximumBackoffSeconds=2)
     copy = tmp_path_factory.mktemp("strict") / "topology.json"
     copy.write_text(json.dumps(raw))
     env = {"CLOSET_WEBHOOK_URL": receiver.url + "/hook", "CLOSET_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "CLOSET_MAX_DELIVERY_ATTEMPTS": "5", "CLOSET_EXPAND_POLICY": "never",
-           "CLOSET_BACKGROUND_PROVIDERS": "local"}
+           "CLOSET_EXPAND_POLICY": "never", "CLOSET_BACKGROUND_PROVIDERS": "local",
+           "CLOSET_UPLOAD_URL_SECRET": "strict-upload-secret"}
     topology = LocalTopology(env, topology_file=copy)
     assert topology.strict, "the stand-ins are strict by default"
     try:
@@ -213,10 +241,10 @@ def test_each_function_touches_only_what_topology_json_declares(topo):
     """Every function x every area, through that function's own storage endpoint: reading is allowed
     where it reads or writes (an HTTP function's writes are signed uploads: create only, as
     Terraform's objectCreator), writing where it writes, everything else is a 403, as in GCS."""
-    http = {f["name"] for f in topo.raw["httpFunctions"]}
+    http = {spec.name for spec in topo.specs if spec.kind == "http"}
     got, expected = {}, {}
-    for spec in topo.function_specs():
-        name = spec["name"]
+    for spec in topo.specs:
+        name = spec.name
         client = _client(topo, name)
         for area, bucket in topo.buckets.items():
             try:
@@ -230,8 +258,8 @@ def test_each_function_touches_only_what_topology_json_declares(topo):
             except gexc.Forbidden:
                 writable = False
             got[(name, area)] = (readable, writable)
-            expected[(name, area)] = (area in spec["reads"] or (area in spec["writes"] and name not in http),
-                                      area in spec["writes"])
+            expected[(name, area)] = (area in spec.reads or (area in spec.writes and name not in http),
+                                      area in spec.writes)
         with pytest.raises(gexc.Forbidden):
             client.create_bucket(f"strict-{name.replace('_', '-')}")
     assert got == expected
@@ -300,7 +328,8 @@ def test_publishing_to_a_topic_not_declared_is_refused(topo, monkeypatch):
 
 def test_a_stage_past_its_timeout_is_cut_off_and_redelivered(topo):
     """remove_background gets 1 s here (topology copy): each delivery is cut off by the function's
-    timeout, Pub/Sub redelivers it, and after 5 deliveries the dead-letter handler ends the job."""
+    timeout, Pub/Sub redelivers it (1-2 s apart), and after the copy's 5 deliveries the dead-letter
+    handler ends the job."""
     started = time.monotonic()
     job = topo.upload_job(PHOTO, "strict", "timeout", PHOTO.name)
     document = topo.wait_for_result(job.job_id, 180)
@@ -336,7 +365,7 @@ def test_webhook_refused_for_good_is_not_retried(topo, receiver):
                               error_code="EMPTY_FILE", error_message="The uploaded file is empty.")
     topo.publish(topo.results_topic, document.to_json(), {"jobId": document.job_id})
     assert wait_until(lambda: receiver.for_cloth("gone"), 20)
-    time.sleep(4)  # a retry would come within the 1-10 s backoff
+    time.sleep(4)  # a retry would come within the copy's 1-2 s backoff
     assert len(receiver.for_cloth("gone")) == 1
     assert not topo.watches["webhook_dead_letter"].wait(lambda data: b"strict-gone" in data, 0)
     assert "HTTP 410" in topo.function_log("webhook")
@@ -374,3 +403,22 @@ def test_a_signed_upload_carries_the_pick_it_was_signed_with(topo):
         assert _http(through_page, "PUT", data, answer["headers"])[0] == 200
     blob = _client(topo, "admin").bucket(topo.buckets["uploads"]).get_blob(answer["objectKey"])
     assert blob is not None and blob.size == len(data)
+
+
+def test_a_put_outside_the_signed_size_range_is_refused_and_nothing_stored(topo):
+    """upload_url signs `x-goog-content-length-range: 0,<CLOSET_MAX_UPLOAD_BYTES>`: the storage front
+    refuses a body one byte larger with GCS's 400 and stores nothing, as GCS does; the limit itself
+    passes (and ingest then refuses the bytes, which are no photo)."""
+    body = {"userId": "strict", "clothId": "size", "fileName": "p.jpg", "contentType": "image/jpeg"}
+    status, raw = _http(topo.functions["upload_url"], "POST", json.dumps(body).encode(),
+                        {"Content-Type": "application/json", "Authorization": f"Bearer {topo.upload_url_secret}"})
+    assert status == 200, raw
+    answer = json.loads(raw)
+    low, high = map(int, answer["headers"]["x-goog-content-length-range"].split(","))
+    assert (low, high) == (0, 25_000_000)  # CLOSET_MAX_UPLOAD_BYTES
+    status, refused = _http(answer["url"], "PUT", b"x" * (high + 1), answer["headers"])
+    assert status == 400 and b"<Code>EntityTooLarge</Code>" in refused, refused
+    uploads = _client(topo, "admin").bucket(topo.buckets["uploads"])
+    assert uploads.get_blob(answer["objectKey"]) is None
+    assert _http(answer["url"], "PUT", b"x" * high, answer["headers"])[0] == 200
+    assert uploads.get_blob(answer["objectKey"]).size == high

@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 
 from closet_pipeline.bench.hops import read_hops
 from closet_pipeline.dev.topology import LocalTopology
+from shared.documents import ResultDocument
 from shared.layout import job_id_for
 from shared.runtime.webhook import HEADER, verify
 from tests.polling import wait_until
@@ -74,6 +75,10 @@ class Webhook:
         with self.lock:
             return [c for c in self.calls if c["body"].get("jobId") == job_id]
 
+    def document(self, job_id: str) -> ResultDocument:
+        """The result as the webhook delivered it: its links signed for that delivery."""
+        return ResultDocument.model_validate(self.for_job(job_id)[-1]["body"])
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -91,7 +96,6 @@ def topo(webhook):
     env = {
         "CLOSET_WEBHOOK_URL": webhook.url,
         "CLOSET_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CLOSET_MAX_DELIVERY_ATTEMPTS": "5",
         "CLOSET_UPLOAD_URL_SECRET": UPLOAD_SECRET,
         "CLOSET_EXPAND_POLICY": "never",  # no generative provider here
     }
@@ -168,10 +172,16 @@ def test_photos_produce_results_and_one_webhook_each(topo, webhook):
         assert document.cloth_id == f"photo{PHOTOS.index(photo)}" and document.user_id == "1"
         assert document.cache_hit is False
         assert document.all_segmented_items, photo.name
-        for url in document.urls():
+        # The result on the topic names the job's files; the webhook signs them for its delivery.
+        assert document.urls() and not [u for u in document.urls() if "://" in u or "?" in u], document.urls()
+        assert wait_until(lambda j=job: webhook.for_job(j.job_id), 10)
+        delivered = webhook.document(job.job_id)
+        assert delivered.model_copy(update={"finished_at": document.finished_at}).with_urls(
+            lambda url: url.split("?")[0].rsplit(f"/{job.job_id}/", 1)[1]) == document
+        for url in delivered.urls():
             assert url.startswith(topo.public_gcs_url) and "X-Goog-Signature=" in url, url
             assert _get(url), url  # readable through the strict front, which checks the signature
-        cutout = Image.open(io.BytesIO(_get(document.removed_bg_image_url)))
+        cutout = Image.open(io.BytesIO(_get(delivered.removed_bg_image_url)))
         assert cutout.mode == "RGBA"
         expected = _expected_working_size(photo)
         assert abs(cutout.size[0] - expected[0]) <= 1 and abs(cutout.size[1] - expected[1]) <= 1, (cutout.size, expected)
@@ -257,8 +267,9 @@ def test_refused_path_starts_no_job(topo):
 
 def test_poison_message_ends_internal_error_on_its_third_delivery(topo, webhook):
     """A message whose cut-out is not an image: PIL's error is no PipelineError (a bug, as far as
-    the pipeline knows), so it is retried, and the delivery Pub/Sub numbers 3 (deliveryAttempt,
-    added by the push front as Pub/Sub adds it) ends the job INTERNAL_ERROR: not dead-lettered."""
+    the pipeline knows), so it is retried (after the declared 10 s, then 20 s), and the delivery
+    Pub/Sub numbers 3 (deliveryAttempt, added by the push front as Pub/Sub adds it) ends the job
+    INTERNAL_ERROR: not dead-lettered."""
     job_id = "poison-" + uuid.uuid4().hex[:8]
     cutout = f"work/{job_id}/cutout.png"
     topo.storage_client().bucket(topo.buckets["work"]).blob(cutout).upload_from_string(
@@ -271,8 +282,9 @@ def test_poison_message_ends_internal_error_on_its_third_delivery(topo, webhook)
     }
     started = time.monotonic()
     topo.publish(topo.topic_of("segment"), json.dumps(message).encode(), {"jobId": job_id})
-    document = topo.wait_for_result(job_id, 90)
+    document = topo.wait_for_result(job_id, 120)
     elapsed = time.monotonic() - started
+    assert elapsed >= 30 - 1, elapsed  # the declared backoff: 10 s after the 1st failure, 20 s after the 2nd
     assert document.success is False
     assert document.error_code == "INTERNAL_ERROR"
     assert "segment" in (document.error_message or "")
@@ -287,7 +299,7 @@ def test_poison_message_ends_internal_error_on_its_third_delivery(topo, webhook)
     print(f"poison message ended INTERNAL_ERROR on its 3rd delivery and reported in {elapsed:.1f}s")
 
 
-def test_same_bytes_again_is_a_cache_hit(topo):
+def test_same_bytes_again_is_a_cache_hit(topo, webhook):
     photo, first_job = topo.photo_jobs[1]
     first = topo.wait_for_result(first_job.job_id, 1)
     started = time.monotonic()
@@ -297,7 +309,8 @@ def test_same_bytes_again_is_a_cache_hit(topo):
     assert document.success and document.cache_hit is True
     assert elapsed < 10, elapsed
     assert len(document.all_segmented_items) == len(first.all_segmented_items)
-    for url in document.urls():
+    assert wait_until(lambda: webhook.for_job(job.job_id), 30)
+    for url in webhook.document(job.job_id).urls():
         assert _get(url)
     assert "remove_background" not in _log_lines_jobs(topo, job.job_id)
 
@@ -342,3 +355,32 @@ def test_signed_upload_url_put_starts_the_pipeline(topo):
     assert blob is not None and blob.size == PHOTOS[2].stat().st_size
     document = topo.wait_for_result(job_id_for(blob.name, blob.generation), JOB_TIMEOUT)
     assert document.success and document.cloth_id == "signed1"
+
+
+# -- the zips are what runs: a broken zip fails the topology -----------------------------------------
+def _drop_line(path: Path, prefix: str) -> None:
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if not line.startswith(prefix)]
+    assert len(kept) == len(lines) - 1, f"{path} has no line starting with {prefix!r}"
+    path.write_text("\n".join(kept) + "\n")
+
+
+@pytest.mark.parametrize("breakage", ["a module deleted from the zip", "a line deleted from its requirements"])
+def test_a_function_served_from_a_broken_zip_fails_the_topology(breakage, tmp_path):
+    """Every function runs from its unpacked zip in an environment made from that zip's requirements
+    alone: the webhook's zip without shared/runtime/webhook.py, or its requirements without httpx,
+    and the topology does not start (the function dies at import), naming what is missing."""
+    def prepare(name: str, folder: Path) -> None:
+        if breakage.startswith("a module"):
+            (folder / "shared" / "runtime" / "webhook.py").unlink()
+        else:
+            _drop_line(folder / "requirements.txt", "httpx==")
+
+    topology = LocalTopology({"CLOSET_WEBHOOK_URL": "http://127.0.0.1:9/hook", "CLOSET_WEBHOOK_SECRET": "s"},
+                             watch=False, only=["webhook"], prepare=prepare, workdir=tmp_path / "topology")
+    with pytest.raises(Exception) as failure:
+        topology.start()
+    topology.stop()
+    missing = "shared.runtime.webhook" if breakage.startswith("a module") else "httpx"
+    assert "function-webhook exited" in str(failure.value), failure.value
+    assert f"No module named '{missing}'" in str(failure.value), failure.value

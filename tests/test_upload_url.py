@@ -62,6 +62,9 @@ def test_bad_requests_are_400(change):
     with pytest.raises(HttpError) as refused:
         parse_request({**GOOD, **change})
     assert refused.value.status == 400
+    answer = refused.value.answer()  # the stable code, the developer's words and a person's sentence
+    assert set(answer) == {"errorCode", "error", "message"} and answer["message"].endswith(".")
+    assert "contentType" not in answer["message"] and "userId" not in answer["message"]
 
 
 def test_signed_put_url_binds_type_and_size(client):
@@ -108,5 +111,10 @@ def test_handle_http(monkeypatch, client):
     assert upload_url.handle_http(request(token=None), client, settings)[1] == 401
     assert upload_url.handle_http(request(method="GET"), client, settings)[1] == 405
     assert upload_url.handle_http(request(body=None), client, settings)[1] == 400
-    assert parse_request({**GOOD, "userId": 1}) == UploadRequest(user_id="1", cloth_id="c-1", file_name="shirt.heic",
-                                                                 content_type="image/heic")
+    assert parse_request({**GOOD, "contentType": "IMAGE/HEIC"}) == UploadRequest(
+        user_id="7", cloth_id="c-1", file_name="shirt.heic", content_type="image/heic")
+    # Ids only as strings of the id rule: a number or true is refused, never turned into uploads/True/...
+    for untyped in (7, True):
+        body, status, _ = upload_url.handle_http(request(body={**GOOD, "userId": untyped}), client, settings)
+        assert status == 400 and body["errorCode"] == "INVALID_REQUEST", body
+        assert body["message"].startswith("The app sent an unusable user id"), body

@@ -195,8 +195,8 @@ export async function uploadPhoto(file, {
  * @typedef {Object} JobStatus
  * @property {string} jobId
  * @property {"processing"|"completed"|"failed"} state
- * @property {number} progressPercentage  The app's percentages: 0 queued, 10 removing background,
- *                                        30 analysing, 50 analysed, 50-70 garments, 100 finished.
+ * @property {number} progressPercentage  The app's percentages (shared/documents.py STEP_PERCENT): 0 queued,
+ *                                        then each stage's step, 100 finished.
  * @property {string} currentStep         QUEUED, REMOVING_BACKGROUND, BACKGROUND_REMOVED, ANALYZING,
  *                                        ANALYZED, EXPANDING, EXPANDED, COMPLETED or FAILED.
  * @property {?Object} result             The result document once finished (see the README), else null.
@@ -249,12 +249,13 @@ export async function followJob({
           if (status.result) return status.result;
         }
       } else if (response.status === 404) { // the job may not be visible yet
-        lastError = new UploadError(404, await errorMessage(response));
+        lastError = await answerError(response);
+        lastError.retryable = false;
         if (Date.now() - started >= notFoundGraceMs) throw lastError;
       } else if (retryableStatus(response.status)) {
-        lastError = new UploadError(response.status, await errorMessage(response));
+        lastError = await answerError(response);
       } else {
-        throw new UploadError(response.status, await errorMessage(response));
+        throw await answerError(response);
       }
     } catch (error) {
       if (error instanceof UploadError || signal?.aborted) throw error;
@@ -270,14 +271,19 @@ export async function followJob({
   }
 }
 
-/** An HTTP answer that ends an upload or a poll: `status` is the HTTP status (0: network). */
+/**
+ * An HTTP answer that ends an upload or a poll: `status` is the HTTP status (0: network);
+ * `userMessage` is the sentence for a person that the server sent with its refusal (upload_url and
+ * status send one with every refusal), or null when the answer had none (network, a proxy's 502).
+ */
 export class UploadError extends Error {
-  /** @param {number} status @param {string} message @param {boolean} [retryable] */
-  constructor(status, message, retryable = false) {
+  /** @param {number} status @param {string} message @param {boolean} [retryable] @param {?string} [userMessage] */
+  constructor(status, message, retryable = false, userMessage = null) {
     super(message);
     this.name = "UploadError";
     this.status = status;
     this.retryable = retryable;
+    this.userMessage = userMessage;
   }
 }
 
@@ -358,13 +364,19 @@ function authHeaders(token) {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-async function errorMessage(response) {
+/** The refusal's {error, message}: `message` is the server's sentence for a person, when it sent one. */
+async function errorBody(response) {
   try {
     const body = await response.json();
-    return body.error || `HTTP ${response.status}`;
+    return { error: body.error || `HTTP ${response.status}`, message: typeof body.message === "string" ? body.message : null };
   } catch {
-    return `HTTP ${response.status}`;
+    return { error: `HTTP ${response.status}`, message: null };
   }
+}
+
+async function answerError(response, prefix = "") {
+  const { error, message } = await errorBody(response);
+  return new UploadError(response.status, `${prefix}${error}`, retryableStatus(response.status), message);
 }
 
 function retryableStatus(status) {
@@ -382,9 +394,7 @@ async function requestUploadUrl(endpoint, token, body, signal) {
     if (signal?.aborted) throw error;
     throw new UploadError(0, `upload_url unreachable: ${errorText(error)}`, true);
   }
-  if (!response.ok) {
-    throw new UploadError(response.status, `upload_url: ${await errorMessage(response)}`, retryableStatus(response.status));
-  }
+  if (!response.ok) throw await answerError(response, "upload_url: ");
   const signed = await response.json();
   if (!signed.url || !signed.objectKey) throw new UploadError(502, "upload_url: malformed answer", true);
   return signed;

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from shared.adapters.blobstore.base import Blob, BlobInfo, BlobNotFound, BlobStore, PreconditionFailed
 from shared.errors import StorageUnavailable
+from shared.topology import declaration
 
 WRITE_INTERVAL_S = 1.0  # GCS: "a limit on writes to the same object name ... once per second"
 
@@ -36,13 +37,13 @@ class _Stored:
 
 
 class MemoryBlobStore(BlobStore):
-    def __init__(self, *, signed_url_ttl_s: int = 3600, write_interval_s: float = WRITE_INTERVAL_S,
+    def __init__(self, *, signed_url_ttl_s: int | None = None, write_interval_s: float = WRITE_INTERVAL_S,
                  clock: Callable[[], float] = time.time) -> None:
         self._objects: dict[str, _Stored] = {}
         self._last_write: dict[str, float] = {}
         self._next_generation = 1
         self._lock = threading.Lock()
-        self.signed_url_ttl_s = signed_url_ttl_s
+        self.signed_url_ttl_s = signed_url_ttl_s or declaration().links.result_s  # as GcsBlobStore
         self.write_interval_s = write_interval_s
         self.clock = clock
         self._secret = hashlib.sha256(str(id(self)).encode()).digest()

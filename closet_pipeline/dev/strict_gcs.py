@@ -12,7 +12,8 @@ This HTTP proxy sits in front of it and refuses, with GCS's status codes and JSO
   `writes_per_s`; uploads, deletes, metadata updates and copy/rewrite/compose destinations count.
 - signed URLs (path-style `/{bucket}/{object}?X-Goog-Algorithm=...`) that are malformed (400),
   expired (400 ExpiredToken), from an unknown signer or with a wrong signature (403
-  SignatureDoesNotMatch). The signature is checked against the public key of the signer's key file
+  SignatureDoesNotMatch), and a body outside the signed `x-goog-content-length-range` (400, nothing
+  stored: GCS refuses such a PUT instead of storing it). The signature is checked against the public key of the signer's key file
   (the dev topology generates one per function), over the same canonical request GCS builds. A
   signed URL carries its signer's rights, as in GCS.
 
@@ -214,6 +215,23 @@ def check_signed_url(method: str, raw_path: str, query_pairs: list[tuple[str, st
     return email
 
 
+def check_length_range(signed_headers: str, headers, length: int) -> None:
+    """A signed `x-goog-content-length-range: min,max` binds the body's size: GCS refuses a body
+    outside it (400) and stores nothing. The header's value itself is covered by the signature."""
+    if "x-goog-content-length-range" not in signed_headers.split(";"):
+        return
+    try:
+        low, high = (int(part) for part in headers.get("x-goog-content-length-range", "").split(","))
+    except ValueError:
+        raise xml_error(400, "InvalidArgument", "Malformed x-goog-content-length-range.") from None
+    if length > high:
+        raise xml_error(400, "EntityTooLarge", f"Your proposed upload is larger than the maximum object size "
+                        f"specified in your Policy Document ({length} > {high} bytes).")
+    if length < low:
+        raise xml_error(400, "EntityTooSmall", f"Your proposed upload is smaller than the minimum object size "
+                        f"specified in your Policy Document ({length} < {low} bytes).")
+
+
 # -- the proxy -----------------------------------------------------------------------------------
 class StrictGcs:
     """`principals` maps a listener name to its Rights; `signers` maps a key's email to the listener
@@ -245,6 +263,7 @@ class StrictGcs:
         query = dict(query_pairs)
         if "X-Goog-Signature" in query or "X-Goog-Algorithm" in query:
             email = check_signed_url(method, raw_path, query_pairs, headers, self.public_keys)
+            check_length_range(query.get("X-Goog-SignedHeaders", ""), headers, len(body))
             principal = self.signers[email]
             bucket, _, name = raw_path.lstrip("/").partition("/")
             bucket, name = urllib.parse.unquote(bucket), urllib.parse.unquote(name)
@@ -368,8 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     if config.get("push"):
         from closet_pipeline.dev.strict_push import PushFront
 
-        push = PushFront(config["push"]["functions"], set(config["push"].get("deadLetterSubscriptions", ())),
-                         timeouts=config["push"].get("timeouts", {}))
+        from google.cloud import pubsub_v1
+
+        publisher = pubsub_v1.PublisherClient()  # PUBSUB_EMULATOR_HOST is set by the dev topology
+
+        def publish(topic: str, data: bytes, attributes: dict[str, str]) -> None:
+            publisher.publish(topic, data, **attributes).result(timeout=30)
+
+        push = PushFront(config["push"]["functions"], config["push"].get("subscriptions", {}),
+                         timeouts=config["push"].get("timeouts", {}), publish=publish)
         log.info("push front on %d", push.listen(int(config["push"]["port"])))
     threading.Event().wait()
     return 0

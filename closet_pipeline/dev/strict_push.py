@@ -1,34 +1,73 @@
-"""A push front between the Pub/Sub emulator and the functions: adds `deliveryAttempt`.
+"""A push front between the Pub/Sub emulator and the functions: Pub/Sub's push policies, as declared.
 
-Real Pub/Sub puts `"deliveryAttempt": N` at the top of a push body when the subscription has a
-dead-letter policy; the emulator (0.8.20) never does, so a handler there always sees attempt 1. This
-front counts the deliveries of each (subscription, messageId) it forwards and adds the field for the
-subscriptions that have a dead-letter policy, as Pub/Sub does. A push endpoint through it is
-`http://127.0.0.1:PORT/<function>/<path the function expects>`; the function's answer (or a 502 when
-it cannot be reached, e.g. cut off by its timeout) goes back to the emulator, which redelivers on
-anything but 2xx.
+The emulator (0.8.20) does not push as Pub/Sub does: it never adds `deliveryAttempt`, and its
+redelivery backoff is its own (asked for 10-60 s, it redelivers after about 1, 17, 17 and 24 s).
+Locally the subscription policies must be the deployed ones (shared/topology.json: the stages'
+10-60 s backoff and 10 deliveries, the webhook's own), or a test passes here on retries the cloud
+would not make, or fails on retries it would. So the emulator is told to redeliver every second,
+and this front, per (subscription, messageId):
+
+- holds a delivery back (answers 503 without forwarding, not counted) until the declared backoff
+  after the previous failed delivery has passed: min(maximum, minimum x 2^(failures - 1));
+- counts the deliveries it forwards and adds `"deliveryAttempt": N` where the subscription has a
+  dead-letter topic, as Pub/Sub does;
+- after the declared max_delivery_attempts failed deliveries, publishes the message to the
+  subscription's dead-letter topic with the attributes Pub/Sub adds, and acknowledges it;
+- refuses a second delivery of a message while one is in flight (not counted).
+
+A push endpoint through it is `http://127.0.0.1:PORT/<function>/<path the function expects>`; the
+function's answer (or a 502 when it cannot be reached, e.g. cut off by its timeout or killed) goes
+back to the emulator, which redelivers on anything but 2xx.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
 import threading
+import time
 import urllib.parse
-from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 log = logging.getLogger("closet.dev.strict_push")
 
 
+@dataclass
+class Policy:
+    function: str
+    minimum_backoff_s: float
+    maximum_backoff_s: float
+    max_delivery_attempts: int
+    dead_letter_topic: str | None  # full topic path
+
+    def backoff_s(self, failures: int) -> float:  # as shared.topology.RetryPolicy.backoff_s
+        return min(self.maximum_backoff_s, self.minimum_backoff_s * 2 ** max(0, failures - 1))
+
+
+@dataclass
+class Delivery:
+    attempts: int = 0  # forwarded to the function
+    due: float = 0.0  # time.monotonic() before which a redelivery is held back
+    in_flight: bool = False
+    done: bool = False  # acknowledged, or dead-lettered
+
+
 class PushFront:
-    def __init__(self, functions: dict[str, str], dead_letter_subscriptions: set[str], *,
-                 timeouts: dict[str, float] | None = None) -> None:
+    def __init__(self, functions: dict[str, str], policies: dict[str, dict] | None = None, *,
+                 timeouts: dict[str, float] | None = None, publish=None, clock=time.monotonic) -> None:
         self.functions = functions  # name -> base URL
-        self.dead_letter_subscriptions = dead_letter_subscriptions  # full subscription paths
+        self.policies = {path: Policy(p["function"], float(p["minimumBackoffSeconds"]), float(p["maximumBackoffSeconds"]),
+                                      int(p["maxDeliveryAttempts"]), p.get("deadLetterTopic"))
+                         for path, p in (policies or {}).items()}
         self.timeouts = timeouts or {}
-        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.publish = publish  # (topic path, data, attributes) -> None: dead-lettering
+        self.clock = clock
+        self.deliveries: dict[tuple[str, str], Delivery] = {}
+        self.held = 0  # redeliveries held back by the backoff (not counted as deliveries)
         self._lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -38,20 +77,51 @@ class PushFront:
         threading.Thread(target=self.server.serve_forever, name="strict-push", daemon=True).start()
         return self.server.server_address[1]
 
-    def annotate(self, body: bytes) -> bytes:
-        """The body with `deliveryAttempt` added where real Pub/Sub would add it."""
-        try:
-            envelope = json.loads(body)
-            subscription = envelope["subscription"]
-            message_id = envelope["message"].get("messageId") or envelope["message"]["message_id"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return body
-        if subscription not in self.dead_letter_subscriptions:
-            return body
+    def begin(self, envelope: dict) -> tuple[int | None, Delivery | None, Policy | None]:
+        """Before forwarding: (status to answer without forwarding, or None), the delivery, its policy."""
+        subscription = envelope.get("subscription")
+        message = envelope.get("message") or {}
+        policy = self.policies.get(subscription)
+        if policy is None:
+            return None, None, None
+        key = (subscription, message.get("messageId") or message.get("message_id") or "")
         with self._lock:
-            self.attempts[(subscription, message_id)] += 1
-            envelope["deliveryAttempt"] = self.attempts[(subscription, message_id)]
-        return json.dumps(envelope).encode()
+            delivery = self.deliveries.setdefault(key, Delivery())
+            if delivery.done:
+                return 204, delivery, policy  # the emulator lagging behind an ack or a dead letter
+            if delivery.in_flight or self.clock() < delivery.due:
+                self.held += 1
+                return 503, delivery, policy
+            delivery.attempts += 1
+            delivery.in_flight = True
+        if policy.dead_letter_topic:
+            envelope["deliveryAttempt"] = delivery.attempts
+        return None, delivery, policy
+
+    def end(self, envelope: dict, delivery: Delivery, policy: Policy, status: int) -> int:
+        """After the function answered: the status for the emulator (200 once dead-lettered)."""
+        with self._lock:
+            delivery.in_flight = False
+            if 200 <= status < 300:
+                delivery.done = True
+                return status
+            delivery.due = self.clock() + policy.backoff_s(delivery.attempts)
+            dead = policy.dead_letter_topic and delivery.attempts >= policy.max_delivery_attempts
+            if dead:
+                delivery.done = True
+        if dead:
+            message = envelope["message"]
+            attributes = {**(message.get("attributes") or {}),
+                          "CloudPubSubDeadLetterSourceSubscription": envelope["subscription"].rsplit("/", 1)[-1],
+                          "CloudPubSubDeadLetterSourceSubscriptionProject": envelope["subscription"].split("/")[1],
+                          "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.attempts),
+                          "CloudPubSubDeadLetterSourceTopicPublishTime": message.get("publishTime") or
+                          datetime.now(timezone.utc).isoformat()}
+            self.publish(policy.dead_letter_topic, base64.b64decode(message.get("data") or b""), attributes)
+            log.warning("dead-lettered %s after %d deliveries to %s", message.get("messageId"), delivery.attempts,
+                        policy.function)
+            return 204
+        return status
 
 
 def _handler(front: PushFront) -> type[BaseHTTPRequestHandler]:
@@ -70,7 +140,15 @@ def _handler(front: PushFront) -> type[BaseHTTPRequestHandler]:
             base = front.functions.get(name)
             if base is None:
                 return self._send(404, b"no such function")
-            body = front.annotate(body)
+            try:
+                envelope = json.loads(body)
+            except ValueError:
+                envelope = {}
+            answer, delivery, policy = front.begin(envelope) if isinstance(envelope, dict) else (None, None, None)
+            if answer is not None:
+                return self._send(answer, b"held back by the subscription's retry policy" if answer == 503 else b"")
+            if delivery is not None:
+                body = json.dumps(envelope).encode()
             upstream = urllib.parse.urlsplit(base)
             timeout = float(front.timeouts.get(name, 600)) + 30
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=timeout)
@@ -78,12 +156,15 @@ def _handler(front: PushFront) -> type[BaseHTTPRequestHandler]:
             try:
                 connection.request("POST", "/" + rest, body=body, headers={**headers, "Content-Length": str(len(body))})
                 response = connection.getresponse()
-                self._send(response.status, response.read())
+                status, data = response.status, response.read()
             except OSError as exc:  # cut off (timeout, crash): Pub/Sub sees a failed delivery
                 log.warning("push to %s failed: %s", name, exc)
-                self._send(502, f"function {name} unreachable: {exc}".encode())
+                status, data = 502, f"function {name} unreachable: {exc}".encode()
             finally:
                 connection.close()
+            if delivery is not None:
+                status = front.end(envelope, delivery, policy, status)
+            self._send(status, data)
 
         def _send(self, status: int, body: bytes) -> None:
             self.send_response(status)

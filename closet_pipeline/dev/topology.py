@@ -1,9 +1,14 @@
 """The whole cloud topology on this machine: the Pub/Sub emulator, fake-gcs-server and one
 functions-framework server per function, wired as Terraform wires them in the cloud.
 
-Everything is derived from shared/topology.json: every stage topic gets a push subscription to its
-function (dead-letter policy and retry policy included), the dead-letter topic pushes to the
-failure handler, and the progress and results topics get pull subscriptions that this class watches.
+Everything is derived from shared/topology.json (read by shared.topology): every function it
+declares (those whose `enabledBy` setting is set) is built into its zip as `make package` builds it
+(closet_pipeline/packaging.py, from the working tree), unpacked, and served through functions-framework
+in an environment installed from that zip's requirements.txt alone (closet_pipeline/function_envs.py):
+what runs here is what deploys, so a module or a requirement missing from a zip fails here. Every
+pushed function gets its subscription with the declared retry policy, dead-letter topic, delivery
+attempts and ack deadline (enforced by the push front, as Pub/Sub does; the emulator's own backoff
+is not Pub/Sub's), and the progress and results topics get pull subscriptions that this class watches.
 
     with LocalTopology(env={"CLOSET_WEBHOOK_URL": ...}) as topo:
         job = topo.upload_job(Path("shirt.jpg"), "1", "42", "shirt.jpg")
@@ -12,10 +17,11 @@ failure handler, and the progress and results topics get pull subscriptions that
 Strict by default (strict=False, or CLOSET_DEV_STRICT=0, gives the forgiving emulators alone): the
 functions reach fake-gcs-server only through the strict GCS front (closet_pipeline/dev/strict_gcs.py:
 per-function access as topology.json declares, about one write per second per object, signed URLs
-that expire and are verified), Pub/Sub pushes through the push front (strict_push.py: adds
-`deliveryAttempt` as Pub/Sub does), each function may publish only to the topics it declares, each
-runs under its topology.json timeout, and a function process that dies is started again (as Cloud
-Run starts a new instance); what is in flight is redelivered.
+that expire, are verified and bind the upload's size range), Pub/Sub pushes through the push front
+(strict_push.py: the declared backoff and delivery attempts, dead-lettering, `deliveryAttempt`), each
+function may publish only to the topics it declares, runs under its declared timeout and memory
+(a process group over its memory is killed, as Cloud Run kills an instance), and a function process
+that dies is started again (as Cloud Run starts a new instance); what is in flight is redelivered.
 
 Every process binds 127.0.0.1 on a free port, runs in its own process group and is stopped by its
 process id (SIGTERM, then SIGKILL). Used by `closet-pipeline dev`, `closet-pipeline upload` and
@@ -44,8 +50,10 @@ from typing import Callable
 
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.dev.tools import TopologyError, fake_gcs_binary, missing_tools, pubsub_jar  # noqa: F401
+from closet_pipeline.packaging import MODEL_ARCNAME, MODEL_FUNCTION
 from shared.layout import job_id_for, upload_key
-from shared.topology import TOPOLOGY_FILE
+from shared.topology import HTTP, SUBSCRIBER, TOPOLOGY_FILE
+from shared.topology import parse as parse_declaration
 
 log = logging.getLogger("closet.dev")
 
@@ -136,35 +144,39 @@ class Watch:
 
 class LocalTopology:
     def __init__(self, env: dict[str, str] | None = None, *, workdir: Path | None = None, watch: bool = True,
-                 write_state: bool = False, topology_file: Path = TOPOLOGY_JSON, ready_timeout_s: float = 60.0,
-                 retry_backoff_s: tuple[int, int] = (1, 10), strict: bool | None = None,
-                 supervise: bool = True) -> None:
-        self.raw = json.loads(topology_file.read_text())
+                 write_state: bool = False, topology_file: Path = TOPOLOGY_JSON, ready_timeout_s: float = 120.0,
+                 strict: bool | None = None, supervise: bool = True,
+                 prepare: Callable[[str, Path], None] | None = None, only: list[str] | None = None) -> None:
+        """`topology_file`: the declaration to run (a test may give a copy with other figures).
+        `prepare(name, folder)`: called on each unpacked zip before its environment is made (a test
+        breaks a zip with it, to show the topology then fails). `only`: serve just these functions."""
+        self.topology_file = Path(topology_file)
+        self.raw = json.loads(self.topology_file.read_text())
+        self.declaration = parse_declaration(self.raw)
         self.strict = (os.environ.get("CLOSET_DEV_STRICT", "1") != "0") if strict is None else strict
         self.supervise = supervise
+        self.prepare = prepare
         self.function_ports: dict[str, int] = {}
         self.front_ports: dict[str, int] = {}  # strict GCS front: admin, public and one per function
         self.push_port = 0
         self.restarts: list[tuple[str, int | None]] = []  # (function, exit code) per restart
+        self.memory_kills: list[tuple[str, int]] = []  # (function, bytes) per process group over its memory
         self._procs_lock = threading.RLock()
         self._supervisor: threading.Thread | None = None
         self.env = {**DEFAULTS, **{k: v for k, v in os.environ.items() if k.startswith("CLOSET_")}, **(env or {})}
         self.project = self.env["CLOSET_PROJECT_ID"]
         # Topic ids carry CLOSET_TOPIC_PREFIX, as shared.topology.load and Terraform name them.
-        prefix = self.env.get("CLOSET_TOPIC_PREFIX", "")
+        self.prefix = self.env.get("CLOSET_TOPIC_PREFIX", "")
         for stage in self.raw["stages"]:
-            stage["topic"] = prefix + stage["topic"]
-        self.raw["topics"] = {key: prefix + topic for key, topic in self.raw["topics"].items()}
+            stage["topic"] = self.prefix + stage["topic"]
+        self.raw["topics"] = {key: self.prefix + topic for key, topic in self.raw["topics"].items()}
         self.buckets = {area: self.env[setting] for area, setting in AREA_SETTINGS.items()}
-        # Deliveries before a stage's message is dead-lettered: CLOSET_MAX_DELIVERY_ATTEMPTS, else enough
-        # for the retries to outlast the longest function timeout, as Terraform's policy does in the
-        # cloud (10 x 10-60 s, ~430 s > 120 s): a delivery that died holds its in-progress lease
-        # that long, and its message must still be there when the lease expires.
-        given = self.env.get("CLOSET_MAX_DELIVERY_ATTEMPTS")
-        longest = max(int(spec.get("timeoutSeconds", 60)) for spec in self.function_specs())
-        self.max_attempts = max(5, int(given)) if given else _attempts_to_outlast(longest + 10, retry_backoff_s)
+        # The functions that deploy under these settings (a function whose `enabledBy` setting is
+        # unset is not deployed, as in Terraform): each its own server, from its own zip.
+        settings = {name.removeprefix("CLOSET_").lower(): value for name, value in self.env.items()}
+        self.specs = [spec for spec in self.declaration.functions
+                      if spec.enabled(settings) and (only is None or spec.name in only)]
         self.ready_timeout_s = ready_timeout_s
-        self.retry_backoff_s = retry_backoff_s
         self.watch_enabled = watch
         self.write_state = write_state
         self._own_workdir = workdir is None
@@ -172,6 +184,9 @@ class LocalTopology:
         self.log_dir = self.workdir / "logs"
         self.procs: list[Proc] = []
         self.functions: dict[str, str] = {}  # function name -> base URL
+        self.folders: dict[str, Path] = {}  # function name -> its unpacked zip
+        self.venvs: dict[str, Path] = {}  # function name -> the environment its requirements made
+        self.python = None
         self.watches: dict[str, Watch] = {}
         self.pubsub_port = self.gcs_port = 0
         self._publisher = self._subscriber = self._storage = None
@@ -203,14 +218,14 @@ class LocalTopology:
 
     @property
     def subscribers(self) -> list[dict]:
-        """Functions pushed from a subscription of their own on a shared topic (the webhook)."""
-        return self.raw.get("subscribers", [])
+        """Functions pushed from a subscription of their own on a shared topic (the webhook), as
+        declared, when they deploy under these settings."""
+        names = {spec.name for spec in self.specs}
+        return [s for s in self.raw.get("subscribers", []) if s["name"] in names]
 
-    def function_specs(self) -> list[dict]:
-        return [*self.stages, self.raw["failureHandler"], *self.raw.get("httpFunctions", []), *self.subscribers]
-
-    def spec(self, name: str) -> dict:
-        return next(spec for spec in self.function_specs() if spec["name"] == name)
+    def spec(self, name: str):
+        """A served function's declaration (shared.topology.FunctionSpec)."""
+        return next(spec for spec in self.specs if spec.name == name)
 
     def topic_named(self, entry: str) -> str:
         """A `publishes`/`topic` entry: a stage's name (its topic) or a key of topology.json's topics."""
@@ -260,7 +275,8 @@ class LocalTopology:
             for topic in self.all_topics():
                 self._publisher.create_topic(name=self._topic_path(topic))
             self._start_gcs()
-            self.function_ports = {name: free_port() for name, _ in self._function_names()}
+            self._build_zips()
+            self.function_ports = {spec.name: free_port() for spec in self.specs}
             self._write_keys()
             if self.strict:
                 self._start_front()
@@ -347,31 +363,47 @@ class LocalTopology:
         config = {
             "upstream": self.gcs_upstream_url,
             "listeners": self.front_ports,
-            "rights": {spec["name"]: {"read": [self.buckets[a] for a in spec.get("reads", [])],
-                                      "write": [self.buckets[a] for a in spec.get("writes", [])],
-                                      "createOnly": spec in self.raw.get("httpFunctions", [])}
-                       for spec in self.function_specs()},
+            "rights": {spec.name: {"read": [self.buckets[a] for a in spec.reads],
+                                   "write": [self.buckets[a] for a in spec.writes],
+                                   "createOnly": spec.kind == HTTP}
+                       for spec in self.specs},
             "signers": {self.signer_emails[name]: {"principal": name, "keyFile": str(self.key_files[name])}
                         for name in self.function_ports},
             "rate": {"perSecond": float(self.env.get("CLOSET_DEV_WRITES_PER_S", "1")),
                      "burst": float(self.env.get("CLOSET_DEV_WRITE_BURST", "2"))},
-            "push": {"port": self.push_port, "deadLetterSubscriptions": self._dead_letter_subscriptions(),
+            "push": {"port": self.push_port, "project": self.project, "pubsub": self.pubsub_host,
+                     "subscriptions": self._push_policies(),
                      "functions": {name: f"http://127.0.0.1:{port}" for name, port in self.function_ports.items()},
-                     "timeouts": {spec["name"]: spec.get("timeoutSeconds", 60) for spec in self.function_specs()}},
+                     "timeouts": {spec.name: spec.timeout_s for spec in self.specs}},
         }
         path = self.workdir / "strict-front.json"
         path.write_text(json.dumps(config, indent=2))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", "PUBSUB_EMULATOR_HOST": self.pubsub_host}
         proc = self._spawn("strict-front", [sys.executable, "-m", "closet_pipeline.dev.strict_gcs", str(path)], env)
         self._wait_ready(proc, lambda: _http_ok(f"{self.gcs_url}/storage/v1/b")
                          and _http_ok(f"http://127.0.0.1:{self.push_port}/"))
 
-    def _dead_letter_subscriptions(self) -> list[str]:
-        """The push subscriptions with a dead-letter policy (Pub/Sub adds deliveryAttempt to those)."""
-        names = [f"{stage['topic']}-push" for stage in self.stages]
-        names += [f"{self.topic_named(s['topic'])}-{s['name']}-push" for s in self.subscribers]
-        return [self._subscription_path(name) for name in names]
+    def _pushed(self) -> list:
+        """The served functions Pub/Sub pushes to, with their subscription's id and topic id."""
+        found = []
+        for spec in self.specs:
+            if spec.source_topic is None:
+                continue
+            topic = self.prefix + spec.source_topic
+            name = f"{topic}-push" if spec.kind != SUBSCRIBER else f"{topic}-{spec.name}-push"
+            found.append((spec, name, topic))
+        return found
+
+    def _push_policies(self) -> dict:
+        """Per push subscription, what the push front enforces as Pub/Sub does: the declared retry
+        policy, the delivery attempts before dead-lettering, the dead-letter topic."""
+        return {self._subscription_path(name): {
+            "function": spec.name, "minimumBackoffSeconds": spec.retry.minimum_backoff_s,
+            "maximumBackoffSeconds": spec.retry.maximum_backoff_s,
+            "maxDeliveryAttempts": spec.retry.max_delivery_attempts,
+            "deadLetterTopic": self._topic_path(self.prefix + spec.dead_letter_topic) if spec.dead_letter_topic else None,
+        } for spec, name, _ in self._pushed()}
 
     def _create_buckets(self) -> None:
         client = self.storage_client()
@@ -379,29 +411,48 @@ class LocalTopology:
             client.create_bucket(bucket)
 
     def function_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSET_")}
+        """What every function's process gets: the settings and the emulators, nothing of this
+        checkout (no PYTHONPATH, no virtual environment: each runs from its own zip and environment)."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("CLOSET_") and k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
         env.update(self.env)
         env.update({
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])),
             "STORAGE_EMULATOR_HOST": self.gcs_url,
             "PUBSUB_EMULATOR_HOST": self.pubsub_host,
             "PYTHONUNBUFFERED": "1",
         })
+        if MODEL_FUNCTION in self.folders:
+            # As Terraform sets it for every function (/workspace/...): the optimised graph in
+            # remove_background's zip; the same string everywhere, since ingest's cache fingerprint covers it.
+            env["CLOSET_MODEL_PATH"] = str(self.folders[MODEL_FUNCTION] / MODEL_ARCNAME)
         return env
 
-    def _function_names(self) -> list[tuple[str, str]]:
-        names = [(s["name"], "cloudevent") for s in self.stages]
-        names.append((self.raw["failureHandler"]["name"], "cloudevent"))
-        names += [(f["name"], "http") for f in self.raw.get("httpFunctions", [])]
-        names += [(f["name"], "cloudevent") for f in self.subscribers]
-        return [(name, kind) for name, kind in names if (REPO_ROOT / "functions" / name / "main.py").exists()]
+    def _build_zips(self) -> None:
+        """Each served function's zip, built as `make package` builds it but from the working tree,
+        unpacked, and its environment made from its requirements.txt alone (cached by their hash)."""
+        from closet_pipeline import function_envs, packaging
+
+        names = [spec.name for spec in self.specs]
+        try:
+            built = packaging.build_all(self.workdir / "zips", names=names, rev=None)
+        except packaging.PackagingError as exc:
+            raise TopologyError(f"cannot build the function zips: {exc}") from None
+        self.python = function_envs.runtime_python()
+        log.info(self.python.note)
+        for name, path in built.items():
+            folder = function_envs.unpack(path, self.workdir / "functions" / name)
+            if self.prepare is not None:
+                self.prepare(name, folder)
+            try:
+                self.venvs[name] = function_envs.environment(folder / "requirements.txt", self.python)
+            except function_envs.EnvironmentFailed as exc:
+                raise TopologyError(f"function {name}: {exc}") from None
+            self.folders[name] = folder
 
     def _function_argv(self, name: str, port: int) -> list[str]:
-        ff = Path(sys.executable).with_name("functions-framework")
-        command = [str(ff)] if ff.exists() else [sys.executable, "-m", "functions_framework"]
-        signature = dict(self._function_names())[name]
-        return command + ["--target=handle", f"--signature-type={signature}", "--source",
-                          str(REPO_ROOT / "functions" / name / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
+        from closet_pipeline import function_envs
+
+        return function_envs.server_argv(self.venvs[name], self.spec(name), "127.0.0.1", port)
 
     def _function_env(self, name: str) -> dict[str, str]:
         from shared.adapters.blobstore.gcs import PUBLIC_ENDPOINT_ENV
@@ -409,7 +460,7 @@ class LocalTopology:
 
         env = self.function_env()
         spec = self.spec(name)
-        if name in ("upload_url", "status"):  # status checks the same bearer secret
+        if spec.kind == HTTP:  # status checks the same bearer secret as upload_url
             env.update(self._upload_url_env())
         # Each function signs URLs with its own generated key (in the cloud: IAM signBlob as itself).
         env["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.key_files[name])
@@ -417,23 +468,30 @@ class LocalTopology:
         # One request at a time where production allows one (max_instance_request_concurrency);
         # functions-framework would otherwise serve 4 x cores requests at once per process. A caller
         # may pass THREADS to stand for several instances side by side.
-        env["THREADS"] = self.env.get("THREADS", str(spec.get("concurrency", 1)))
+        env["THREADS"] = self.env.get("THREADS", str(spec.concurrency))
         if self.strict:
             env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.front_ports[name]}"
-            env[ALLOWED_TOPICS_ENV] = ",".join(self.topic_named(entry) for entry in spec.get("publishes", []))
+            env[ALLOWED_TOPICS_ENV] = ",".join(self.topic_named(entry) for entry in spec.publishes)
             # functions-framework's own timeout: gunicorn kills a sync worker past it (one thread); with
             # several threads the request's thread gets RequestTimeoutException. Either way the push
             # fails and Pub/Sub redelivers, as when Cloud Run cuts a request off at its timeout.
-            env["CLOUD_RUN_TIMEOUT_SECONDS"] = str(int(spec.get("timeoutSeconds", 60)))
+            env["CLOUD_RUN_TIMEOUT_SECONDS"] = str(spec.timeout_s)
             env["THREADED_TIMEOUT_ENABLED"] = "true"
         return env
 
+    def memory_limit(self, name: str) -> int:
+        """The declared memory, times the instances one process stands for (THREADS over concurrency)."""
+        spec = self.spec(name)
+        instances = max(1, int(self.env.get("THREADS", spec.concurrency)) // max(1, spec.concurrency))
+        return spec.memory_bytes * instances
+
     def _start_functions(self) -> None:
         started = []
-        for name, _ in self._function_names():
-            port = self.function_ports[name]
-            proc = self._spawn(f"function-{name}", self._function_argv(name, port), self._function_env(name))
-            self.functions[name] = f"http://127.0.0.1:{port}"
+        for spec in self.specs:
+            port = self.function_ports[spec.name]
+            proc = self._spawn(f"function-{spec.name}", self._function_argv(spec.name, port),
+                               self._function_env(spec.name), cwd=self.folders[spec.name])
+            self.functions[spec.name] = f"http://127.0.0.1:{port}"
             started.append((proc, port))
         for proc, port in started:
             self._wait_ready(proc, lambda p=port: _http_ok(f"http://127.0.0.1:{p}/"))
@@ -444,49 +502,31 @@ class LocalTopology:
         return env
 
     def _create_subscriptions(self) -> None:
+        """One push subscription per pushed function, with its declared ack deadline. Strict, the push
+        front applies the declared retry policy and dead-letter topic (the emulator's own backoff is
+        not Pub/Sub's: asked for 10-60 s it redelivers after about 1, 17, 17 and 24 s), so the
+        emulator is told to redeliver every second and the front holds each delivery back until its
+        backoff has passed; not strict, the emulator's own policies stand in."""
         from google.cloud.pubsub_v1 import types
         from google.protobuf import duration_pb2
 
-        retry = types.RetryPolicy(minimum_backoff=duration_pb2.Duration(seconds=self.retry_backoff_s[0]),
-                                  maximum_backoff=duration_pb2.Duration(seconds=self.retry_backoff_s[1]))
-        dead_letter = types.DeadLetterPolicy(dead_letter_topic=self._topic_path(self.dead_letter_topic),
-                                             max_delivery_attempts=self.max_attempts)
-        for stage in self.stages:
-            if stage["name"] not in self.functions:
-                continue
-            self._subscriber.create_subscription(request={
-                "name": self._subscription_path(f"{stage['topic']}-push"),
-                "topic": self._topic_path(stage["topic"]),
-                "push_config": {"push_endpoint": self._push_endpoint(stage["name"], stage["topic"])},
-                "ack_deadline_seconds": min(600, max(10, int(stage.get("timeoutSeconds", 60)))),
-                "dead_letter_policy": dead_letter,
-                "retry_policy": retry,
-            })
-        handler = self.raw["failureHandler"]
-        if handler["name"] in self.functions:
-            self._subscriber.create_subscription(request={
-                "name": self._subscription_path(f"{self.dead_letter_topic}-push"),
-                "topic": self._topic_path(self.dead_letter_topic),
-                "push_config": {"push_endpoint": self._push_endpoint(handler["name"], self.dead_letter_topic)},
-                "ack_deadline_seconds": min(600, max(10, int(handler.get("timeoutSeconds", 60)))),
-                "retry_policy": retry,
-            })
-        # The webhook: its own subscription on the results topic, its own dead-letter topic. Locally the
-        # retry backoff is `retry_backoff_s` (seconds, so tests finish), not topology.json's minutes.
-        for subscriber in self.subscribers:
-            if subscriber["name"] not in self.functions:
-                continue
-            topic = self.topic_named(subscriber["topic"])
-            self._subscriber.create_subscription(request={
-                "name": self._subscription_path(f"{topic}-{subscriber['name']}-push"),
-                "topic": self._topic_path(topic),
-                "push_config": {"push_endpoint": self._push_endpoint(subscriber["name"], topic)},
-                "ack_deadline_seconds": min(600, max(10, int(subscriber.get("timeoutSeconds", 60)))),
-                "dead_letter_policy": types.DeadLetterPolicy(
-                    dead_letter_topic=self._topic_path(self.topic_named(subscriber["deadLetterTopic"])),
-                    max_delivery_attempts=int(subscriber.get("maxDeliveryAttempts", 5))),
-                "retry_policy": retry,
-            })
+        def seconds(value: float):
+            return duration_pb2.Duration(seconds=int(value))
+
+        for spec, name, topic in self._pushed():
+            request = {"name": self._subscription_path(name), "topic": self._topic_path(topic),
+                       "push_config": {"push_endpoint": self._push_endpoint(spec.name, topic)},
+                       "ack_deadline_seconds": self.declaration.ack_deadline_s(spec)}
+            if self.strict:
+                request["retry_policy"] = types.RetryPolicy(minimum_backoff=seconds(1), maximum_backoff=seconds(1))
+            else:
+                request["retry_policy"] = types.RetryPolicy(minimum_backoff=seconds(spec.retry.minimum_backoff_s),
+                                                            maximum_backoff=seconds(spec.retry.maximum_backoff_s))
+                if spec.dead_letter_topic:
+                    request["dead_letter_policy"] = types.DeadLetterPolicy(
+                        dead_letter_topic=self._topic_path(self.prefix + spec.dead_letter_topic),
+                        max_delivery_attempts=spec.retry.max_delivery_attempts)
+            self._subscriber.create_subscription(request=request)
 
     def _push_endpoint(self, function: str, topic: str) -> str:
         # functions-framework reads the topic into the CloudEvent's source from this path.
@@ -710,7 +750,7 @@ class LocalTopology:
                 self.procs.remove(old)
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
-            proc = self._spawn(f"function-{name}", argv, env)
+            proc = self._spawn(f"function-{name}", argv, env, cwd=self.folders[name])
             if self._stopped:  # stop() began meanwhile: do not leave this one behind
                 _terminate_all([proc.popen])
                 raise TopologyError("topology stopped")
@@ -726,8 +766,24 @@ class LocalTopology:
 
     def _supervise(self) -> None:
         """Start again any function process that died, as Cloud Run starts a new instance. Pub/Sub
-        redelivers what it had in flight (its push failed)."""
+        redelivers what it had in flight (its push failed). A function's process group that holds
+        more memory than the function declares is killed first, as Cloud Run kills an instance over
+        its limit ("Memory limit exceeded")."""
         while not self._stopped:
+            with self._procs_lock:
+                running = [p for p in self.procs if p.name.startswith("function-") and p.alive()]
+            usage = _group_rss({p.popen.pid for p in running})
+            for proc in running:
+                name = proc.name.removeprefix("function-")
+                if usage.get(proc.popen.pid, 0) > self.memory_limit(name):
+                    print(f"closet-dev: function {name} holds {usage[proc.popen.pid] >> 20} MiB, over its "
+                          f"{self.spec(name).memory}: killed", file=sys.stderr, flush=True)
+                    self.memory_kills.append((name, usage[proc.popen.pid]))
+                    try:
+                        os.killpg(proc.popen.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    proc.popen.wait(10)
             with self._procs_lock:
                 dead = [p for p in self.procs if p.name.startswith("function-") and not p.alive()]
             for proc in dead:
@@ -773,12 +829,19 @@ def _upload(client, bucket: str, key: str, data: bytes, content_type: str | None
     return UploadedJob(key, int(blob.generation), job_id_for(key, blob.generation))
 
 
-def _attempts_to_outlast(seconds: float, backoff_s: tuple[int, int]) -> int:
-    """Deliveries whose backoff (doubling from the minimum up to the maximum) adds up to `seconds`."""
-    attempts, waited, wait = 1, 0.0, float(backoff_s[0])
-    while waited < seconds and attempts < 100:  # Pub/Sub allows at most 100
-        waited, wait, attempts = waited + wait, min(wait * 2, float(backoff_s[1])), attempts + 1
-    return max(5, attempts)
+def _group_rss(groups: set[int]) -> dict[int, int]:
+    """Resident bytes of each process group (gunicorn's master and workers together), from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals = dict.fromkeys(groups, 0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        group, rss = int(fields[2]), int(fields[21])  # pgrp and rss (pages), after the command's ")"
+        if group in totals:
+            totals[group] += rss * page
+    return totals
 
 
 def _result_doc(data: bytes):

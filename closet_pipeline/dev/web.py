@@ -28,6 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from closet_pipeline import REPO_ROOT
+from shared import formats
+from shared.documents import STEP_PERCENT, ProgressStep
+from shared.layout import METADATA_HEADER_PREFIX
 
 log = logging.getLogger("closet.dev.web")
 
@@ -36,9 +39,17 @@ MAX_BODY = 64 * 1024 * 1024  # more than CLOSET_MAX_UPLOAD_BYTES: the bucket, no
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "x-goog-content-length-range", "range")
 # Signed headers of an upload URL (the user's pick, x-goog-meta-category): the strict front checks
 # their values against the signature, so they must reach it unchanged.
-FORWARDED_HEADER_PREFIXES = ("x-goog-meta-",)
+FORWARDED_HEADER_PREFIXES = (METADATA_HEADER_PREFIX,)
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".css": "text/css",
          ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
+
+
+def step_percentages() -> dict[str, int | str]:
+    """The demo page's step list at the app's percentages, from the one table (shared/documents.py):
+    queued is 0 and done 100 (the status function's answer); expanding spans analysed to expanded."""
+    percent = {step.value: value for step, value in STEP_PERCENT.items()}
+    return {"QUEUED": 0, **percent, "EXPANDING": f"{STEP_PERCENT[ProgressStep.ANALYZED]}\u2013"
+            f"{STEP_PERCENT[ProgressStep.EXPANDED]}", "COMPLETED": 100}
 
 
 class DevWeb:
@@ -81,7 +92,8 @@ class DevWeb:
     def config(self) -> dict:
         return {"uploadUrlEndpoint": "/api/upload_url", "statusEndpoint": "/api/status",
                 "authToken": self.auth_token, "userId": self.user_id,
-                "directStatusEndpoint": self.functions.get("status")}
+                "directStatusEndpoint": self.functions.get("status"),
+                "stepPercent": step_percentages(), "formats": formats.spoken()}
 
 
 def _handler(web: DevWeb) -> type[BaseHTTPRequestHandler]:

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from enum import Enum
+
+from pydantic import Field
 
 from shared.config import get_settings
-from shared.errors import InvalidObjectPath
+from shared.errors import HttpErrorCode
 from shared.messages import Frozen
 
 SECRET_ENV = "CLOSET_UPLOAD_URL_SECRET"
-
-
-class HttpErrorCode(str, Enum):
-    """The stable `errorCode` of an HTTP answer other than 200; the message beside it is for people."""
-
-    INVALID_REQUEST = "INVALID_REQUEST"  # a missing or malformed field or parameter (the message names it)
-    UNSUPPORTED_CONTENT_TYPE = "UNSUPPORTED_CONTENT_TYPE"
-    INVALID_OBJECT_PATH = InvalidObjectPath.code  # the same code the pipeline gives a bad upload key
-    UNAUTHORIZED = "UNAUTHORIZED"  # no bearer token, or the wrong one
-    NOT_FOUND = "NOT_FOUND"  # no such job or upload, or the caller's own cannot see it
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    NOT_CONFIGURED = "NOT_CONFIGURED"  # the function has no secret: it refuses everyone
 
 
 # Each code's HTTP status: one table, read by the handlers and by the OpenAPI document.
@@ -31,25 +20,43 @@ STATUS = {
     HttpErrorCode.METHOD_NOT_ALLOWED: 405, HttpErrorCode.NOT_CONFIGURED: 503,
 }
 
+# The sentence a person reads when a refusal comes with none of its own (the demo page shows it, an app
+# may): one per code, so every refusal carries one.
+SENTENCES = {
+    HttpErrorCode.INVALID_REQUEST: "The request could not be used; please try again.",
+    HttpErrorCode.UNSUPPORTED_CONTENT_TYPE: "This file is not a photo we can read.",
+    HttpErrorCode.INVALID_OBJECT_PATH: "The photo's file name cannot be used; rename it and try again.",
+    HttpErrorCode.UNAUTHORIZED: "The upload service did not accept this page's key. Reload the page; if it keeps "
+                                "happening, the service is set up wrongly.",
+    HttpErrorCode.NOT_FOUND: "That photo could not be found.",
+    HttpErrorCode.METHOD_NOT_ALLOWED: "The upload service was called the wrong way.",
+    HttpErrorCode.NOT_CONFIGURED: "Uploading is not set up on this server yet.",
+}
+
 
 class ErrorAnswer(Frozen):
     """The body of every answer other than 200 (and 204 to a preflight)."""
 
-    error_code: HttpErrorCode
-    error: str  # for people; may change wording at any time
+    error_code: HttpErrorCode = Field(description="Stable: what a program branches on.")
+    error: str = Field(description="For the developer calling: names the field or parameter at fault; "
+                                   "its wording may change at any time.")
+    message: str = Field(description="A sentence for the person using the app (the demo page shows it); "
+                                     "its wording may change at any time.")
 
 
 class HttpError(Exception):
-    """An answer other than 200: its stable code (which fixes the status) and a message."""
+    """An answer other than 200: its stable code (which fixes the status), a message for the developer
+    calling and a sentence for the person who may see the refusal (the code's own unless given)."""
 
-    def __init__(self, code: HttpErrorCode, message: str) -> None:
+    def __init__(self, code: HttpErrorCode, message: str, sentence: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = STATUS[code]
         self.message = message
+        self.sentence = sentence or SENTENCES[code]
 
     def answer(self) -> dict:
-        return ErrorAnswer(error_code=self.code, error=self.message).model_dump(mode="json")
+        return ErrorAnswer(error_code=self.code, error=self.message, message=self.sentence).model_dump(mode="json")
 
 
 def authorize(authorization: str | None, secret: str | None = None) -> None:

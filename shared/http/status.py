@@ -38,9 +38,9 @@ from pydantic import Field
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.config import get_settings
-from shared.documents import ProgressEvent, ProgressStep, ResultDocument
-from shared.errors import InvalidObjectPath
-from shared.http.common import HttpError, HttpErrorCode, authorize, cors_headers
+from shared.documents import STEP_PERCENT, ProgressEvent, ProgressStep, ResultDocument
+from shared.errors import HttpErrorCode, InvalidObjectPath
+from shared.http.common import HttpError, authorize, cors_headers
 from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix, work_key
 from shared.messages import Frozen
 from shared.runtime.links import signed
@@ -110,8 +110,9 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
         if best.status == "FAILED":
             return _answer(job_id, "failed", percent, step)  # the failed result.json follows at once
         return _answer(job_id, "processing", min(percent, 99), step)
-    if keys and owner_known:
-        return _answer(job_id, "processing", 10, "REMOVING_BACKGROUND")  # ingest is writing
+    if keys and owner_known:  # ingest is writing
+        step = ProgressStep.REMOVING_BACKGROUND
+        return _answer(job_id, "processing", STEP_PERCENT[step], step.value)
     if owner_known or keys:
         return _answer(job_id, "processing", 0, "QUEUED")
     raise HttpError(HttpErrorCode.NOT_FOUND, "no such job (yet)")

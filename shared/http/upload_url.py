@@ -4,8 +4,11 @@ the uploads bucket, whose notification starts the pipeline.
 The URL is a V4 signed PUT for `uploads/{userId}/{clothId}/{fileName}`, bound to the content type,
 to a size limit (`x-goog-content-length-range`) and to the user's picks, when given (`category`,
 `imageType` become `x-goog-meta-category` and `x-goog-meta-image-type`, the object's metadata, which
-ingest reads): signed headers the client must send as returned. It expires after 15 minutes. Callers authenticate with a shared secret,
-`Authorization: Bearer <CLOSET_UPLOAD_URL_SECRET>`; without that variable every call is refused.
+ingest reads): signed headers the client must send as returned. It expires after shared/topology.json's
+`links.uploadSeconds`. Callers authenticate with a shared secret, `Authorization: Bearer
+<CLOSET_UPLOAD_URL_SECRET>`; without that variable every call is refused. Ids are accepted only as
+strings of the id rule (shared/layout.py): a number or `true` is refused, never turned into a path.
+Every refusal carries, beside `error`, a `message` a person can read (the demo page shows it).
 
 Signing: see `shared.adapters.blobstore.gcs.signing_identity` (a key file locally, IAM signBlob on
 Cloud Functions).
@@ -20,24 +23,26 @@ from pydantic import Field
 
 from shared.adapters.blobstore.gcs import signing_identity, storage_client
 from shared.config import get_settings
-from shared.errors import InvalidObjectPath
-from shared.http.common import HttpError, HttpErrorCode, authorize, cors_headers
-from shared.layout import upload_key
+from shared.errors import HttpErrorCode, InvalidObjectPath
+from shared.formats import CONTENT_TYPES, spoken
+from shared.http.common import HttpError, authorize, cors_headers
+from shared.layout import METADATA_HEADER_PREFIX, UPLOAD_METADATA, is_id, upload_key
 from shared.messages import Category, Frozen, Id, ImageType
+from shared.topology import declaration
 
-TTL = datetime.timedelta(minutes=15)
-CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif", "image/gif"})
+TTL = datetime.timedelta(seconds=declaration().links.upload_s)
 LENGTH_RANGE_HEADER = "x-goog-content-length-range"
 
-
 # The user's picks ride on the upload as object metadata; signed, so the PUT must carry exactly these.
-CATEGORY_HEADER = "x-goog-meta-category"
-IMAGE_TYPE_HEADER = "x-goog-meta-image-type"
+CATEGORY_HEADER = METADATA_HEADER_PREFIX + UPLOAD_METADATA["category"]
+IMAGE_TYPE_HEADER = METADATA_HEADER_PREFIX + UPLOAD_METADATA["imageType"]
+
+_ID_SENTENCE = "The app sent an unusable {what}, so the photo cannot be uploaded. Please sign in again or contact support."
 
 
 class UploadRequest(Frozen):
-    """What the app POSTs. Parsing is lenient about case and integer ids (parse_request); this is the
-    form the contract documents."""
+    """What the app POSTs. Parsing is lenient about the case of the content type and the picks
+    (parse_request); this is the form the contract documents."""
 
     user_id: Id
     cloth_id: Id
@@ -64,14 +69,21 @@ ERROR_CODES = (HttpErrorCode.INVALID_REQUEST, HttpErrorCode.UNSUPPORTED_CONTENT_
 
 def parse_request(body: dict | None) -> UploadRequest:
     body = body if isinstance(body, dict) else {}
-    values = {name: body.get(name) for name in ("userId", "clothId", "fileName", "contentType")}
-    missing = [name for name, value in values.items() if not isinstance(value, (str, int)) or value == ""]
-    if missing:
-        raise HttpError(HttpErrorCode.INVALID_REQUEST, f"missing or invalid: {', '.join(missing)}")
-    content_type = str(values["contentType"]).strip().lower()
-    if content_type not in CONTENT_TYPES:
+    for name, what in (("userId", "user id"), ("clothId", "garment id")):
+        if not is_id(body.get(name)):  # strings of the id rule only: never str(True), str(42)
+            raise HttpError(HttpErrorCode.INVALID_REQUEST,
+                            f"missing or invalid: {name} (a string of letters, digits, '-' and '_', 1-64)",
+                            _ID_SENTENCE.format(what=what))
+    file_name, content_type = body.get("fileName"), body.get("contentType")
+    if not isinstance(file_name, str) or not file_name:
+        raise HttpError(HttpErrorCode.INVALID_REQUEST, "missing or invalid: fileName",
+                        "The photo has no usable file name; rename it and try again.")
+    if not isinstance(content_type, str) or content_type.strip().lower() not in CONTENT_TYPES:
+        shown = content_type if isinstance(content_type, str) else "no type"
         raise HttpError(HttpErrorCode.UNSUPPORTED_CONTENT_TYPE,
-                        f"unsupported contentType {content_type!r}; expected one of {sorted(CONTENT_TYPES)}")
+                        f"unsupported contentType {content_type!r}; expected one of {sorted(CONTENT_TYPES)}",
+                        f"This file is not a photo we can read ({shown}). Please choose a {spoken()} photo.")
+    content_type = content_type.strip().lower()
     picks = {}
     for name, allowed in (("category", Category.__members__), ("imageType", ImageType.__members__)):
         value = body.get(name)
@@ -79,14 +91,17 @@ def parse_request(body: dict | None) -> UploadRequest:
             continue
         if not isinstance(value, str) or value.strip().upper() not in allowed:
             raise HttpError(HttpErrorCode.INVALID_REQUEST,
-                            f"invalid {name} {value!r}; expected one of {sorted(allowed)}")
+                            f"invalid {name} {value!r}; expected one of {sorted(allowed)}",
+                            "That choice of what the photo shows is not one we know; pick one from the list, "
+                            "or let the app decide.")
         picks[name] = value.strip().upper()
     try:
-        upload_key(str(values["userId"]), str(values["clothId"]), str(values["fileName"]))
+        upload_key(body["userId"], body["clothId"], file_name)
     except InvalidObjectPath as exc:
-        raise HttpError(HttpErrorCode.INVALID_OBJECT_PATH, exc.message) from None
-    return UploadRequest(user_id=str(values["userId"]), cloth_id=str(values["clothId"]),
-                         file_name=str(values["fileName"]), content_type=content_type, **picks)
+        raise HttpError(HttpErrorCode.INVALID_OBJECT_PATH, exc.message, "The photo's file name cannot be used "
+                        "(it has a '/' or is too long); rename it and try again.") from None
+    return UploadRequest(user_id=body["userId"], cloth_id=body["clothId"], file_name=file_name,
+                         content_type=content_type, **picks)
 
 
 def signed_upload(client, bucket: str, request: UploadRequest, max_bytes: int, *,

@@ -28,10 +28,13 @@ from shared.errors import (
     UnsupportedFormat,
 )
 
+from shared.formats import PILLOW_FORMATS
+from shared.formats import spoken as spoken_formats
+
 log = logging.getLogger(__name__)
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF, whatever the file is named
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF")
+ACCEPTED_FORMATS = PILLOW_FORMATS  # shared/formats.py
 _SRGB = ImageCms.createProfile("sRGB")
 
 # Recognisable non-images, so the refusal can say what the file looked like.
@@ -85,7 +88,7 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         if _ACCEPTED_SIGNATURE.match(data[:16]):
             raise CorruptImage("The image is damaged or incomplete and cannot be read.") from None
         raise UnsupportedFormat(
-            f"The file is {describe_unsupported(data)}, not a supported photo. Upload a JPEG, PNG, WebP, GIF, HEIC or AVIF image."
+            f"The file is {describe_unsupported(data)}, not a supported photo. Upload a {spoken_formats()} image."
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge() from None

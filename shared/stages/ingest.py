@@ -9,7 +9,7 @@ from shared.adapters.blobstore import BlobNotFound
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressStep
 from shared.errors import InvalidObjectPath, UploadNotFound
-from shared.layout import cache_key_for, work_key
+from shared.layout import UPLOAD_METADATA, cache_key_for, work_key
 from shared.media.image_io import check_byte_size, normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
 from shared.runtime import cache
@@ -66,10 +66,12 @@ def with_upload_choices(job: Job, metadata: dict[str, str]) -> Job:
     signed headers of the upload URL (shared/http/upload_url.py). Unknown values are ignored: they are
     hints, not commands."""
     changes = {}
-    if job.category_hint is None and metadata.get("category", "").upper() in Category.__members__:
-        changes["category_hint"] = Category(metadata["category"].upper())
-    if metadata.get("image-type", "").upper() in ImageType.__members__:
-        changes["image_type"] = ImageType(metadata["image-type"].upper())
+    category = metadata.get(UPLOAD_METADATA["category"], "").upper()
+    image_type = metadata.get(UPLOAD_METADATA["imageType"], "").upper()
+    if job.category_hint is None and category in Category.__members__:
+        changes["category_hint"] = Category(category)
+    if image_type in ImageType.__members__:
+        changes["image_type"] = ImageType(image_type)
     return job.model_copy(update=changes) if changes else job
 
 

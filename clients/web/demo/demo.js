@@ -11,7 +11,8 @@ const STAGE_NAMES = { ingest: "Reading the photo", remove_background: "Removing 
   expand: "Generating product shots", deliver: "Saving the results" };
 
 /** What happened, for people (on the page) and for tests (window.closetDemo). */
-const demo = { state: "idle", phases: [], resize: null, upload: null, statuses: [], result: null, error: null, times: {} };
+const demo = { state: "idle", phases: [], resize: null, upload: null, statuses: [], result: null, error: null,
+  sentence: null, times: {} };
 window.closetDemo = demo;
 
 const config = await loadConfig();
@@ -47,6 +48,24 @@ async function loadConfig() {
   return { userId: "demo", ...loaded };
 }
 
+/**
+ * What a person reads when the upload or the follow-up fails: the server's own sentence when it sent
+ * one (upload_url and status send one with every refusal), else one for what happened on the way.
+ * The developer's message stays in window.closetDemo.error.
+ */
+function sentenceFor(error, stage) {
+  if (error && error.userMessage) return error.userMessage;
+  const status = error && error.status;
+  if (error && error.name === "TimeoutError") return "The photo is taking longer than expected. Please try again in a minute.";
+  if (status === 0) return "The upload service could not be reached. Check your connection and try again.";
+  if (status === 413) return "This photo is too large to upload. Please choose a smaller one.";
+  if (status === 400 && stage === "upload") return "The photo could not be stored (it may be too large). Please choose another one.";
+  if (status === 403) return "The upload link was refused or has expired. Please try again.";
+  if (status === 429 || status >= 500) return "The service is busy right now. Please try again in a moment.";
+  return stage === "pipeline" ? "We could not follow your photo's processing. Please try again."
+    : "Something went wrong while uploading. Please try again.";
+}
+
 function formatBytes(bytes) {
   if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
   if (bytes >= 1e3) return `${Math.round(bytes / 1e3)} KB`;
@@ -76,7 +95,8 @@ function showSteps(status) {
 async function process(file) {
   if (running) return;
   running = true;
-  Object.assign(demo, { phases: [], resize: null, upload: null, statuses: [], result: null, error: null, times: {} });
+  Object.assign(demo, { phases: [], resize: null, upload: null, statuses: [], result: null, error: null, sentence: null,
+    times: {} });
   $("#progress").hidden = false;
   $("#result").hidden = true;
   $("#error").hidden = true;
@@ -143,8 +163,9 @@ async function process(file) {
     }
   } catch (error) {
     demo.error = String(error && error.message || error);
-    setStage(stage, "failed", "failed", demo.error);
-    setPhase("failed", `Something went wrong: ${demo.error}`);
+    demo.sentence = sentenceFor(error, stage);
+    setStage(stage, "failed", "failed", demo.sentence);
+    setPhase("failed", demo.sentence);
   } finally {
     running = false;
   }
@@ -244,6 +265,13 @@ $("#again").addEventListener("click", () => {
   setPhase("idle", "Ready.");
   input.click();
 });
+// The step percentages and the accepted formats come from the server (shared/documents.py's table,
+// shared/formats.py), never written here.
+for (const item of document.querySelectorAll("#steps li")) {
+  const percent = (config.stepPercent || {})[item.dataset.step];
+  if (percent !== undefined) item.querySelector("span").textContent = `${percent}\u00a0%`;
+}
+if (config.formats) $("#formats").textContent = config.formats;
 if (!config.uploadUrlEndpoint || !config.statusEndpoint) {
   setPhase("failed", "Not configured: start `make dev` and open the page it prints.");
 } else {

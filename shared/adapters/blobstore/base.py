@@ -10,15 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from shared.errors import PermanentError
+from shared.errors import BlobNotFound  # noqa: F401  (defined with every other code, in shared/errors.py)
 
 # Marks everything the pipeline writes, so no output can ever be taken for an upload.
 OUTPUT_MARKER = {"closet-pipeline-output": "true"}
-
-
-class BlobNotFound(PermanentError):
-    code = "OBJECT_NOT_FOUND"
-    default_message = "A stored object the job needs does not exist (it was deleted or replaced)."
 
 
 class PreconditionFailed(Exception):

@@ -17,6 +17,7 @@ from google.cloud import storage
 
 from shared.adapters.blobstore.base import Blob, BlobInfo, BlobNotFound, BlobStore, PreconditionFailed
 from shared.errors import InvalidObjectPath, StorageUnavailable
+from shared.topology import declaration
 
 # Local topology only: the address signed URLs point at (STORAGE_EMULATOR_HOST is the function's own,
 # access-checked endpoint; browsers and the app use this one).
@@ -27,11 +28,11 @@ _TRANSIENT = (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServer
 
 
 class GcsBlobStore(BlobStore):
-    def __init__(self, client: storage.Client, buckets: dict[str, str], *, signed_url_ttl_s: int = 3600,
+    def __init__(self, client: storage.Client, buckets: dict[str, str], *, signed_url_ttl_s: int | None = None,
                  public_endpoint: str | None = None) -> None:
         self.client = client
         self.buckets = buckets
-        self.signed_url_ttl_s = signed_url_ttl_s
+        self.signed_url_ttl_s = signed_url_ttl_s or declaration().links.result_s  # shared/topology.json
         self.public_endpoint = public_endpoint  # where signed links point (an emulator); None: GCS itself
 
     def _bucket(self, key: str) -> storage.Bucket:
