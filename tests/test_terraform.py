@@ -22,9 +22,11 @@ import hcl2
 import pytest
 
 from shared.config import Settings
+from shared.topology import declaration
 from tests.terraform_plans import (
     ALL_FEATURES,
     REPO,
+    SECRETS_HAVE_VERSIONS,
     TF_DIR,
     TOPOLOGY_PATH,
     Plan,
@@ -91,14 +93,16 @@ def full_vars() -> dict[str, Any]:
         return hcl2.load(handle, serialization_options=HCL_OPTIONS)
 
 
-def all_functions(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def all_functions(topology: dict[str, Any], webhook_url: str = "") -> dict[str, dict[str, Any]]:
+    """Every function the plan deploys with these settings (a subscriber with `enabledBy` only when set)."""
     functions = {stage["name"]: {**stage, "trigger": "pubsub"} for stage in topology["stages"]}
     handler = topology["failureHandler"]
     functions[handler["name"]] = {**handler, "trigger": "pubsub"}
     for function in topology["httpFunctions"]:
         functions[function["name"]] = {**function, "trigger": "http"}
     for subscriber in topology.get("subscribers", []):
-        functions[subscriber["name"]] = {**subscriber, "trigger": "pubsub"}
+        if declaration().function(subscriber["name"]).enabled({"webhook_url": webhook_url}):
+            functions[subscriber["name"]] = {**subscriber, "trigger": "pubsub"}
     return functions
 
 
@@ -146,10 +150,16 @@ def test_both_variable_sets_plan_creations_only(plan, full):
 # == functions: one per stage, failure handler and HTTP function ================================
 
 
-def test_functions_match_the_topology(plan, topology):
+def test_functions_match_the_topology(plan, full, full_vars, topology):
+    """One function per declared function (the webhook only with webhook_url), each from the zip
+    `make package` built (its md5 names the uploaded object): no placeholder."""
+    from closet_pipeline.packaging import md5_of
+    from closet_pipeline.terraform_check.check import ZIPS
+
     expected = all_functions(topology)
     functions = plan.functions()
-    assert set(functions) == set(expected)
+    assert set(functions) == set(expected) and "webhook" not in functions
+    assert set(full.functions()) == set(all_functions(topology, full_vars["webhook_url"])) == set(declaration().names)
     for name, change in functions.items():
         source = expected[name]
         service = change.after["service_config"][0]
@@ -163,10 +173,23 @@ def test_functions_match_the_topology(plan, topology):
         # Pub/Sub-pushed functions take internal traffic only; the HTTP ones are reachable (IAM restricts who).
         assert service["ingress_settings"] == ("ALLOW_ALL" if source["trigger"] == "http" else "ALLOW_INTERNAL_ONLY")
         build = change.after["build_config"][0]
-        assert (build["runtime"], build["entry_point"]) == ("python311", "handle")
+        assert (build["runtime"], build["entry_point"]) == (declaration().runtime, source["entryPoint"])
         source_object = build["source"][0]["storage_source"][0]
         assert source_object["bucket"] == "closet-check-closet-function-source"
-        assert re.fullmatch(rf"{name}-[0-9a-f]{{32}}\.zip", source_object["object"])
+        assert source_object["object"] == f"{name}-{md5_of(ZIPS / f'{name}.zip')}.zip"
+
+
+def test_a_declared_function_without_a_zip_fails_the_check(tmp_path):
+    """The check plans against build/functions as `make package` left it: a function declared in
+    topology.json whose zip is missing stops it (there are no placeholders)."""
+    from closet_pipeline.terraform_check.check import ZIPS, ZipsMissing, copy_config
+
+    partial = tmp_path / "zips"
+    partial.mkdir()
+    for name in declaration().names[:-1]:
+        (partial / f"{name}.zip").symlink_to(ZIPS / f"{name}.zip")
+    with pytest.raises(ZipsMissing, match=f"no zip in {partial} for {declaration().names[-1]}: run `make package`"):
+        copy_config(tmp_path / "copy", zips=partial)
 
 
 def test_instance_overrides_apply_to_one_function(full, full_vars, topology):
@@ -188,7 +211,7 @@ def test_function_environment_is_settings_and_buckets(plan, topology):
         assert set(environment) - {"LOG_EXECUTION_ID"} <= fields, f"{name}: not Settings fields"
         for area in topology["areas"]:
             assert environment[f"CLOSET_{area.upper()}_BUCKET"] == buckets[area]
-        assert environment["CLOSET_MODEL_PATH"] == "/workspace/models/isnet-general-use-small.onnx"
+        assert environment["CLOSET_SIGNED_URL_TTL_S"] == str(declaration().links.result_s)
 
 
 def test_model_path_matches_the_packaged_model(plan):
@@ -227,6 +250,17 @@ def test_builds_run_as_their_own_account_into_a_cleaned_repository(plan, topolog
     reads = plan.one("google_storage_bucket_iam_member.build_reads_sources").after
     assert (reads["bucket"], reads["role"]) == ("closet-check-closet-function-source", "roles/storage.objectViewer")
     assert plan.one("google_project_iam_member.build_writes_logs").after["role"] == "roles/logging.logWriter"
+    # The sources Cloud Functions stages for the build (gcf-v2-sources-<number>-<region>): read, on
+    # that bucket only, through an IAM condition (the bucket does not exist before the first deploy).
+    staged = plan.one("google_project_iam_member.build_reads_staged_sources")
+    assert staged.after["role"] == "roles/storage.objectViewer"
+    (condition,) = staged.after["condition"]
+    assert condition["title"] == "staged-function-sources"
+    assert staged.after_unknown["condition"][0]["expression"] is True  # the project number, read at apply time
+    config = next(r for r in plan.configuration["root_module"]["resources"]
+                  if r["address"] == "google_project_iam_member.build_reads_staged_sources")
+    expression = config["expressions"]["condition"][0]["expression"]
+    assert "data.google_project.deploying.number" in expression["references"]
 
 
 def test_apis_include_monitoring_and_not_compute(plan, full):
@@ -276,16 +310,23 @@ def test_service_agents_are_created_before_they_are_granted(plan):
     identity = plan.one("google_project_service_identity.pubsub")
     assert identity.after["service"] == "pubsub.googleapis.com"
     assert identity.provider == "registry.terraform.io/hashicorp/google-beta"
+    # A new agent is not visible to IAM at once: every grant to it comes through a wait after it.
     messaging = plan.configuration["root_module"]["module_calls"]["messaging"]["expressions"]
-    assert "google_project_service_identity.pubsub.member" in messaging["pubsub_agent_member"]["references"]
+    assert "time_sleep.pubsub_agent_ready" in messaging["pubsub_agent_member"]["references"]
+    for wait in ("time_sleep.pubsub_agent_ready", "time_sleep.gcs_agent_ready"):
+        assert plan.one(wait).after["create_duration"] == "60s"
+        assert plan.one(wait).after_unknown["triggers"]["member"] is True
+    waits = {r["address"]: r for r in plan.configuration["root_module"]["resources"] if r["type"] == "time_sleep"}
+    assert "google_project_service_identity.pubsub.member" in (
+        waits["time_sleep.pubsub_agent_ready"]["expressions"]["triggers"]["references"])
     agent_grants = [
         c
         for c in plan.changes
         if c.module == "module.messaging" and c.type.endswith("_iam_member") and c.name.startswith("agent_")
     ]
-    # dead-letter topic, pusher token creator, each stage subscription; per subscriber (the webhook):
-    # its dead-letter topic and its subscription
-    assert len(agent_grants) == 1 + 1 + 5 + 2
+    # dead-letter topic, pusher token creator, each stage subscription (the webhook's two only with
+    # webhook_url set: the full plan)
+    assert len(agent_grants) == 1 + 1 + 5
     for grant in agent_grants:
         assert grant.after_unknown.get("member") is True  # the identity resource's member, known once it exists
     for change in plan.changes:  # never a service agent email built from the project number
@@ -295,6 +336,9 @@ def test_service_agents_are_created_before_they_are_granted(plan):
     assert gcs_agent.actions == ["read"]  # read (and so created) after the API wait, at apply time
     grant = plan.one("google_pubsub_topic_iam_member.gcs_agent_publishes_uploads")
     assert grant.after["role"] == "roles/pubsub.publisher" and grant.after_unknown["member"] is True
+    config = next(r for r in plan.configuration["root_module"]["resources"]
+                  if r["address"] == "google_pubsub_topic_iam_member.gcs_agent_publishes_uploads")
+    assert "time_sleep.gcs_agent_ready" in config["expressions"]["member"]["references"]
 
 
 # == capacity: a burst of 200 uploads ends without dead letters =================================
@@ -365,12 +409,15 @@ def test_every_stage_has_its_topic_and_a_dead_lettered_push_subscription(plan, t
     assert handler["ack_deadline_seconds"] == topology["failureHandler"]["timeoutSeconds"] + 10
 
 
-def test_the_webhook_has_its_own_dead_lettered_subscription_on_results(plan, topology):
+def test_the_webhook_has_its_own_dead_lettered_subscription_on_results(plan, full, topology):
     """The webhook function is pushed from its own subscription on the results topic: Pub/Sub's
     retry policy (topology.json's backoff, up to maxDeliveryAttempts) carries a receiver's outage,
-    then its own dead-letter topic, kept 7 days in a pull subscription."""
+    then its own dead-letter topic, kept 7 days in a pull subscription. Only with webhook_url set
+    (the full plan): without it, no function, subscription, topic or grant for the webhook."""
     (spec,) = topology["subscribers"]
-    assert spec["topic"] == "results" and "webhook" in all_functions(topology)
+    assert spec["topic"] == "results" and spec["enabledBy"] == "webhook_url"
+    assert not [c.address for c in plan.changes if "webhook" in c.address and "secret" not in c.address]
+    plan = full
     subscription = plan.by_index("google_pubsub_subscription", "subscriber")[spec["name"]].after
     assert subscription["name"].endswith("-webhook-push")
     assert subscription["dead_letter_policy"][0]["max_delivery_attempts"] == spec["maxDeliveryAttempts"]
@@ -425,6 +472,24 @@ def mounted(plan: Plan) -> dict[str, set[str]]:
             by_env.setdefault(secret["key"], set()).add(name)
             assert secret["version"] == "latest"
     return by_env
+
+
+def test_the_links_lifetime_is_the_declared_one_and_outlives_a_webhook_delivery(base, full):
+    """CLOSET_SIGNED_URL_TTL_S is topology.json's links.resultSeconds unless the variable says
+    otherwise; links are signed per hand-out, so it need only outlive one webhook delivery, which
+    the plan checks (a `check` block: a warning, not an error)."""
+    for change in full.functions().values():
+        assert change.after["service_config"][0]["environment_variables"]["CLOSET_SIGNED_URL_TTL_S"] == (
+            str(declaration().links.result_s))
+    copy = shared_workspace(base)
+    os.environ["CLOSET_STANDIN_READS"] = json.dumps(SECRETS_HAVE_VERSIONS)
+    try:
+        done = copy.run("plan", "-no-color", "-input=false", "-lock=false", f"-var-file={ALL_FEATURES}",
+                        "-var=signed_url_ttl_seconds=60")
+    finally:
+        os.environ.pop("CLOSET_STANDIN_READS")
+    assert "links_outlive_a_webhook_delivery" in done.stdout + done.stderr
+    assert "shorter than one webhook delivery" in " ".join((done.stdout + done.stderr).split())
 
 
 def test_secrets_are_mounted_only_where_used_and_only_when_enabled(plan, full, topology):
@@ -513,10 +578,14 @@ def test_every_grant_is_additive_allow_listed_and_never_public(plan, full):
             assert grant.after["role"] in ALLOWED_ROLES, f"{grant.address}: {grant.after['role']}"
             assert not any(p in grant.after.get("member", "") for p in PUBLIC_MEMBERS), grant.address
         project_level = [g for g in grants if g.type == "google_project_iam_member"]
-        # One project-level grant: build logs (Cloud Logging has no narrower place to grant it).
-        assert [(g.address, g.after["role"]) for g in project_level] == [
-            ("google_project_iam_member.build_writes_logs", "roles/logging.logWriter")
+        # Two project-level grants: build logs (Cloud Logging has no narrower place to grant it) and
+        # the staged sources (held back to their one bucket by an IAM condition).
+        assert sorted((g.address, g.after["role"]) for g in project_level) == [
+            ("google_project_iam_member.build_reads_staged_sources", "roles/storage.objectViewer"),
+            ("google_project_iam_member.build_writes_logs", "roles/logging.logWriter"),
         ]
+        staged = next(g for g in project_level if g.address.endswith("build_reads_staged_sources"))
+        assert staged.after["condition"], "the project-level read must stay conditioned to the staged sources"
 
 
 def test_function_grants_follow_reads_writes_and_publishes(plan, topology):
@@ -543,7 +612,7 @@ def test_function_grants_follow_reads_writes_and_publishes(plan, topology):
     signers = {
         g.index for g in plan.of_type("google_service_account_iam_member") if g.name == "function_signs_as_itself"
     }
-    assert signers == {n for n, f in functions.items() if f["trigger"] == "http" or "results" in f["publishes"]}
+    assert signers == {n for n, f in functions.items() if f.get("signsUrls")}
 
 
 def test_invokers_are_the_pusher_and_the_app_only(plan, full, full_vars, topology):
@@ -733,6 +802,7 @@ def console(tmp_path_factory: pytest.TempPathFactory):
     ("variable", "accepted", "refused"),
     [
         ("max_delivery_attempts", [5, 100], [4, 101, 7.5]),
+        ("signed_url_ttl_seconds", [60, 604800], [59, 604801]),
         ("uploads_retention_days", [1, 7, 365], [0, 366]),
         ("api_propagation_seconds", [0, 90], [-1, 601]),
         ("build_images_kept", [2, 5], [1]),
@@ -783,6 +853,20 @@ def test_no_topic_id_is_hardcoded(topology):
         text = path.read_text(encoding="utf-8")
         for topic in topic_ids:
             assert topic not in text, f"{path} hard-codes topic id {topic}: read it from shared/topology.json"
+
+
+def test_readme_resource_counts_are_the_checks_output(plan, full):
+    """terraform/README.md quotes what `python -m closet_pipeline.terraform_check` prints for both
+    variable sets (the same summary of the same plans), never counts written by hand."""
+    from closet_pipeline.terraform_check.check import summary
+
+    readme = (TF_DIR / "README.md").read_text(encoding="utf-8")
+    for key, planned in (("default", plan), ("all-features", full)):
+        marker = f"<!-- terraform_check {key} -->"
+        assert marker in readme, f"terraform/README.md has no {marker} block"
+        quoted = readme.split(marker, 1)[1].split("```", 2)[1].strip()
+        expected = "\n".join(summary(planned.raw))
+        assert quoted == expected, f"terraform/README.md's {key} counts are stale; paste the check's output:\n{expected}"
 
 
 def test_terraform_fmt_is_clean():

@@ -7,19 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
-from closet_pipeline.terraform_check.check import TerraformFailed, TerraformMissing, ZipsMissing, copy_config
+from closet_pipeline.terraform_check.check import TerraformFailed, TerraformMissing, ZipsMissing, copy_config, summary
 from closet_pipeline.terraform_check.plugins import build_plugin_dir
-
-
-def summary(plan: dict) -> list[str]:
-    """What the plan creates, one line per resource type: what this command prints, and what
-    terraform/README.md quotes (tests/test_terraform.py compares the two)."""
-    kinds = Counter(change["type"] for change in plan["resource_changes"] if "create" in change["change"]["actions"])
-    return [f"valid; plan creates {sum(kinds.values())} resources:"] + [
-        f"  {count:4d} {kind}" for kind, count in sorted(kinds.items())]
 
 
 def main(argv: list[str] | None = None) -> int:

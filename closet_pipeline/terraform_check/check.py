@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,11 @@ def copy_config(dest: Path, repo: Path = REPO, zips: Path = ZIPS) -> Workspace:
     (dest / "build").mkdir(parents=True, exist_ok=True)
     os.symlink(Path(zips).resolve(), dest / "build" / "functions")
     return Workspace(dest)
+
+
+def summary(plan: dict) -> list[str]:
+    """What the plan creates, one line per resource type: what this command prints, and what
+    terraform/README.md quotes (tests/test_terraform.py compares the two)."""
+    kinds = Counter(change["type"] for change in plan["resource_changes"] if "create" in change["change"]["actions"])
+    return [f"valid; plan creates {sum(kinds.values())} resources:"] + [
+        f"  {count:4d} {kind}" for kind, count in sorted(kinds.items())]
