@@ -7,6 +7,8 @@ remove.bg's local fake stands in for IS-Net where the model is not the point, so
 
 from __future__ import annotations
 
+import base64
+
 import json
 import threading
 import time
@@ -232,6 +234,69 @@ def test_status_signs_links_afresh(settings, removebg, photo_bytes):
     answer = job_status(store, "u9", "c9", done.job_id)
     assert answer.state == "completed"
     assert store.open_url(answer.result.removed_bg_image_url)[:4] == b"\x89PNG"
+
+
+def test_a_webhook_delivery_after_the_links_lifetime_hands_over_links_that_work(settings, removebg, photo_bytes):
+    """Issue 19 item 5: the result on the topic names files; the webhook function signs them for
+    each delivery. The receiver fails the first delivery; Pub/Sub retries it after the links'
+    lifetime (the webhook's backoff grows to 10 minutes over up to 100 deliveries: its retry window
+    is hours, the links' lifetime one), and the links of that second delivery still verify."""
+    import flask
+    from functions_framework.event_conversion import background_event_to_cloud_event
+
+    from shared.runtime.webhook import WebhookFailed
+    from shared.runtime.webhook_function import webhook_function
+    from shared.topology import declaration
+
+    now = [time.time()]
+    lifetime = declaration().links.result_s
+    webhook = declaration().function("webhook").retry
+    assert webhook.window_s > lifetime  # why links cannot be signed once, when the job ends
+    store = MemoryBlobStore(clock=lambda: now[0])
+    published: list[bytes] = []
+    pipeline = LocalPipeline(fast(settings, removebg), store)
+    pipeline.bus.subscribe(pipeline.topology.results_topic, lambda data, attrs, _: published.append(data))
+    try:
+        pipeline.process_bytes(photo_bytes(TSHIRT), "a.jpg", user_id="u19", cloth_id="c19")
+    finally:
+        pipeline.close()
+    (body,) = published
+    on_topic = ResultDocument.model_validate_json(body)
+    assert on_topic.removed_bg_image_url == "cutout.png" and all("://" not in u for u in on_topic.urls())
+
+    class Receiver:  # fails the first POST, takes the second
+        def __init__(self) -> None:
+            self.bodies: list[bytes] = []
+
+        def send(self, body: bytes, *, time_left_s: float | None = None) -> bool:
+            self.bodies.append(body)
+            if len(self.bodies) == 1:
+                raise WebhookFailed("HTTP 500")
+            return True
+
+    receiver = Receiver()
+    handle = webhook_function(sender=receiver, store=store)
+    envelope = {"subscription": "projects/p/subscriptions/closet-webhook-push",
+                "message": {"data": base64.b64encode(body).decode(), "attributes": {"jobId": on_topic.job_id},
+                            "messageId": "1", "publishTime": "2026-12-03T10:00:00Z"}}
+    app = flask.Flask(__name__)
+
+    def deliver(attempt: int) -> None:
+        with app.test_request_context("/projects/p/topics/closet-cloth-results", method="POST",
+                                      json={**envelope, "deliveryAttempt": attempt}):
+            handle(background_event_to_cloud_event(flask.request))
+
+    with pytest.raises(WebhookFailed):
+        deliver(1)
+    first = ResultDocument.model_validate_json(receiver.bodies[0])
+    assert store.open_url(first.removed_bg_image_url)[:4] == b"\x89PNG"  # good when sent
+    now[0] += lifetime + webhook.backoff_s(5)  # the 6th delivery, more than the lifetime later
+    with pytest.raises(LinkRefused):
+        store.open_url(first.removed_bg_image_url)
+    deliver(6)
+    second = ResultDocument.model_validate_json(receiver.bodies[1])
+    assert second.urls() and all(store.open_url(url) for url in second.urls())
+    assert second.with_urls(lambda url: url.split("?")[0].rsplit("/", 1)[1]).removed_bg_image_url == "cutout.png"
 
 
 # 9, 14 ---------------------------------------------------------------------------------------------

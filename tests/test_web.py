@@ -635,3 +635,57 @@ def test_status_function_answers_only_its_caller_and_cross_origin(demo_runs, top
         return {status: response.status, body: await response.json()};
     }""", {"url": f"{topo.functions['status']}/?userId=demo&objectKey={urllib.parse.quote(key)}", "token": SECRET})
     assert answer["status"] == 200 and answer["body"]["jobId"] == job and answer["body"]["state"] == "completed"
+
+
+# == refusals a person reads, and the figures the page takes from the server =====================
+@needs_topology
+@pytest.mark.parametrize(("case", "query", "file_name", "content", "expected"), [
+    ("a text file", "", "notes.txt", b"not a photo at all\n", "This file is not a photo we can read. Please choose a "),
+    ("a wrong key", "?authToken=wrong", "shirt.jpg", None, "The upload service did not accept this page's key."),
+    ("a user id the rule refuses", "?userId=a%20b", "shirt.jpg", None, "The app sent an unusable user id"),
+])
+def test_demo_page_shows_upload_urls_refusals_as_sentences(browser, topo, tmp_path, case, query, file_name,
+                                                           content, expected):
+    """Every refusal from upload_url carries a sentence for the person uploading; the demo page shows
+    it as its status line, never the developer's message (kept in window.closetDemo.error)."""
+    from shared.formats import spoken
+
+    path = tmp_path / file_name
+    path.write_bytes(content if content is not None else PHOTOS[0].read_bytes())
+    page = browser.new_page()
+    try:
+        page.goto(topo.web.url + "/demo/" + query)
+        page.wait_for_function("window.closetDemo && window.closetDemo.state === 'idle'", timeout=30_000)
+        page.set_input_files("#photo", str(path))
+        page.wait_for_function("window.closetDemo.state === 'failed'", timeout=60_000)
+        phase = page.locator("#phase").inner_text()
+        demo = page.evaluate("window.closetDemo")
+    finally:
+        page.close()
+    assert phase.startswith(expected), (case, phase)
+    assert "upload_url" not in phase and "contentType" not in phase and "Bearer" not in phase, phase
+    assert demo["error"].startswith("upload_url: "), demo["error"]  # the developer's words stay available
+    if case == "a text file":
+        assert phase.endswith(f"Please choose a {spoken()} photo."), phase
+
+
+def test_the_page_and_the_browser_module_take_their_figures_from_one_place(topo):
+    """The step percentages come from shared/documents.py's table, the formats from shared/formats.py
+    (through /config.json); the browser module's extension table is checked against the latter."""
+    import re
+
+    from closet_pipeline.dev.web import step_percentages
+    from shared.documents import STEP_PERCENT
+    from shared.formats import TYPES_BY_EXTENSION, spoken
+
+    with urllib.request.urlopen(topo.web.url + "/config.json", timeout=10) as response:
+        config = json.loads(response.read())
+    assert config["stepPercent"] == json.loads(json.dumps(step_percentages()))
+    assert {k: v for k, v in config["stepPercent"].items() if k in {s.value for s in STEP_PERCENT}} == {
+        step.value: value for step, value in STEP_PERCENT.items() if step.value in config["stepPercent"]}
+    assert config["formats"] == spoken()
+    page = (Path(__file__).parent.parent / "clients" / "web" / "demo" / "index.html").read_text()
+    assert not re.search(r"[0-9]+&nbsp;%|JPEG", page), "the demo page writes a percentage or a format itself"
+    module = (Path(__file__).parent.parent / "clients" / "web" / "closet-upload.js").read_text()
+    table = re.search(r"const TYPES_BY_EXTENSION = \{(.*?)\};", module, re.DOTALL).group(1)
+    assert dict(re.findall(r'(\w+): "([^"]+)"', table)) == TYPES_BY_EXTENSION

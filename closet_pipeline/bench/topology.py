@@ -39,8 +39,7 @@ def _ms(started: float) -> float:
 
 
 def _memory(topo) -> dict[str, dict]:
-    functions = topo.stages + [topo.raw["failureHandler"]] + topo.raw.get("httpFunctions", [])
-    configured = {f["name"]: f.get("memory") for f in functions}
+    configured = {spec.name: spec.memory for spec in topo.specs}  # as declared (shared/topology.json)
     return {name: {"peak_mb": group_peak_rss_mb(pid), "configured": configured.get(name)}
             for name, pid in topo.function_pids().items()}
 

@@ -79,10 +79,9 @@ def parse_request(body: dict | None) -> UploadRequest:
         raise HttpError(HttpErrorCode.INVALID_REQUEST, "missing or invalid: fileName",
                         "The photo has no usable file name; rename it and try again.")
     if not isinstance(content_type, str) or content_type.strip().lower() not in CONTENT_TYPES:
-        shown = content_type if isinstance(content_type, str) else "no type"
         raise HttpError(HttpErrorCode.UNSUPPORTED_CONTENT_TYPE,
                         f"unsupported contentType {content_type!r}; expected one of {sorted(CONTENT_TYPES)}",
-                        f"This file is not a photo we can read ({shown}). Please choose a {spoken()} photo.")
+                        f"This file is not a photo we can read. Please choose a {spoken()} photo.")
     content_type = content_type.strip().lower()
     picks = {}
     for name, allowed in (("category", Category.__members__), ("imageType", ImageType.__members__)):
