@@ -113,7 +113,7 @@ def test_storage_503s_are_retried_without_loss(settings, photo_bytes, removebg, 
     configured) and the job ends with one complete result, nothing lost, nothing doubled."""
     store = FlakyStore(MemoryBlobStore())
     pipeline = LocalPipeline(fast_settings(settings, removebg), store, keep_work=True)
-    pipeline.bus.max_attempts = 5  # CLOSET_MAX_DELIVERY_ATTEMPTS
+    pipeline.bus.max_attempts = 5  # a short policy: these tests are about storage
     for operation, times, where in STORAGE_FAULTS[faults]:
         # The upload itself is written by the test harness (the app's PUT), not by the pipeline.
         store.fail(operation, times, where=lambda key, w=where: not key.startswith("uploads/") and (w is None or w(key)))
@@ -253,7 +253,7 @@ class Receiver:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.calls: list[dict] = []
-        self.errors_left = 0
+        self.errors_left: dict[str, int] = {}  # clothId -> 500s still to answer
         self.lock = threading.Lock()
         self.server = None
         self.port = 0
@@ -266,11 +266,14 @@ class Receiver:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 ok = verify(outer.secret, body, self.headers.get(HEADER, ""))
+                document = json.loads(body)
                 with outer.lock:
-                    status = 500 if outer.errors_left > 0 else (204 if ok else 401)
-                    outer.errors_left -= status == 500
-                    outer.calls.append({"jobId": json.loads(body).get("jobId"), "verified": ok, "status": status,
-                                        "at": time.monotonic()})
+                    cloth = document.get("clothId")
+                    status = 500 if outer.errors_left.get(cloth, 0) > 0 else (204 if ok else 401)
+                    if status == 500:
+                        outer.errors_left[cloth] -= 1
+                    outer.calls.append({"jobId": document.get("jobId"), "verified": ok, "status": status,
+                                        "at": time.monotonic(), "body": document})
                 self.send_response(status)
                 self.end_headers()
 
@@ -290,9 +293,11 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def fail_next(self, count: int) -> None:
+    def fail_next(self, count: int, cloth_id: str) -> None:
+        """Answer 500 to the next `count` deliveries of that garment's result (other jobs' deliveries,
+        retried on their own backoff, are not counted)."""
         with self.lock:
-            self.errors_left = count
+            self.errors_left[cloth_id] = count
 
     @property
     def url(self) -> str:
@@ -417,7 +422,10 @@ def assert_one_clean_result(topo: LocalTopology, receiver: Receiver, job_id: str
     calls = receiver.for_job(job_id)
     assert len(calls) == 1 and calls[0]["verified"], calls
     assert result_objects(topo, document) == expected_result_files(document)
-    for url in document.urls():
+    assert all("://" not in name for name in document.urls())  # the topic names files, never links
+    delivered = ResultDocument.model_validate(calls[0]["body"])  # links signed for the webhook's delivery
+    assert len(delivered.urls()) == len(document.urls())
+    for url in delivered.urls():
         assert results_prefix(document.user_id, document.cloth_id, job_id) in unquote(url), url  # its own folder only
     garments, final = job_state(topo, job_id)
     assert garments == list(range(len(document.all_segmented_items)))
@@ -514,7 +522,7 @@ def test_webhook_answering_500_for_a_while_gets_the_result_after(topo, receiver)
     """The webhook function sends one POST per delivery of its subscription on the results topic;
     a 500 makes it fail the delivery, and Pub/Sub retries with its declared backoff (10 s, 20 s)."""
     data = cached_photo(topo)
-    receiver.fail_next(2)
+    receiver.fail_next(2, "hook500")
     job = topo.upload_job(data, "rel", "hook500", "again.jpg")
     document = topo.wait_for_result(job.job_id, 30)
     assert document.success and document.cache_hit
