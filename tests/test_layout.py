@@ -52,3 +52,9 @@ def test_facts_defined_once():
     assert defining(r"^def generate_service_account_info\b") == ["closet_pipeline/dev/keys.py"]
     # the warm-up attribute is read in one place
     assert defining(r'WARMUP_ATTRIBUTE\)|\.get\("warmup"\)') == ["shared/runtime/events.py"]
+    # issue 19: error codes, photo formats, upload metadata keys, link lifetimes, the list of functions
+    assert defining(r'^\s+code = "[A-Z_]+"') == ["shared/errors.py"]
+    assert defining(r'"image/(heic|heif|avif)"') == ["shared/formats.py"]  # the accepted types: one list
+    assert defining(r'"x-goog-meta-|"image-type"') == ["shared/layout.py"]
+    assert defining(r"minutes=15|timedelta\(seconds=900|\b3600\b.*ttl|ttl.*\b3600\b") == []
+    assert defining(r'\["failureHandler"\]') == ["shared/topology.py"]

@@ -51,7 +51,7 @@ from typing import Callable
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.dev.tools import TopologyError, fake_gcs_binary, missing_tools, pubsub_jar  # noqa: F401
 from closet_pipeline.packaging import MODEL_ARCNAME, MODEL_FUNCTION
-from shared.layout import job_id_for, upload_key
+from shared.layout import UPLOAD_METADATA, job_id_for, upload_key
 from shared.topology import HTTP, SUBSCRIBER, TOPOLOGY_FILE
 from shared.topology import parse as parse_declaration
 
@@ -976,7 +976,8 @@ def run_upload(photo: Path, user_id: str, cloth_id: str, *, file_name: str | Non
             subscriber.create_subscription(request={"name": path, "topic": f"projects/{project}/topics/{topics[kind]}",
                                                     "ack_deadline_seconds": 30})
             subs[kind] = path
-        picks = {name: value for name, value in (("category", category), ("image-type", image_type)) if value}
+        picks = {UPLOAD_METADATA[field]: value for field, value in (("category", category), ("imageType", image_type))
+                 if value}
         job = _upload(_storage_client(project, gcs), uploads_bucket, key, data, None, picks)
         print(f"uploaded gs://{uploads_bucket}/{key} (generation {job.generation}); job {job.job_id}", file=sys.stderr)
         deadline = time.monotonic() + timeout
