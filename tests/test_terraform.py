@@ -94,16 +94,16 @@ def full_vars() -> dict[str, Any]:
 
 
 def all_functions(topology: dict[str, Any], webhook_url: str = "") -> dict[str, dict[str, Any]]:
-    """Every function the plan deploys with these settings (a subscriber with `enabledBy` only when set)."""
-    functions = {stage["name"]: {**stage, "trigger": "pubsub"} for stage in topology["stages"]}
-    handler = topology["failureHandler"]
-    functions[handler["name"]] = {**handler, "trigger": "pubsub"}
-    for function in topology["httpFunctions"]:
-        functions[function["name"]] = {**function, "trigger": "http"}
-    for subscriber in topology.get("subscribers", []):
-        if declaration().function(subscriber["name"]).enabled({"webhook_url": webhook_url}):
-            functions[subscriber["name"]] = {**subscriber, "trigger": "pubsub"}
-    return functions
+    """Every function the plan deploys with these settings, from the one reader of topology.json (a
+    function with `enabledBy` only when that setting is set), in topology.json's words."""
+    from shared.topology import HTTP
+
+    return {spec.name: {"name": spec.name, "entryPoint": spec.entry_point, "memory": spec.memory, "cpu": spec.cpu,
+                        "timeoutSeconds": spec.timeout_s, "concurrency": spec.concurrency,
+                        "maxInstances": spec.max_instances, "reads": list(spec.reads), "writes": list(spec.writes),
+                        "publishes": list(spec.publishes), "signsUrls": spec.signs_urls,
+                        "trigger": "http" if spec.kind == HTTP else "pubsub"}
+            for spec in declaration().functions if spec.enabled({"webhook_url": webhook_url})}
 
 
 def topic_of(topology: dict[str, Any], target: str) -> str:
@@ -493,7 +493,7 @@ def test_the_links_lifetime_is_the_declared_one_and_outlives_a_webhook_delivery(
 
 
 def test_secrets_are_mounted_only_where_used_and_only_when_enabled(plan, full, topology):
-    http = {f["name"] for f in topology["httpFunctions"]}
+    http = {n for n, f in all_functions(topology).items() if f["trigger"] == "http"}
     # A first apply needs no operator-supplied value: only the generated bearer secret is mounted.
     assert mounted(plan) == {"CLOSET_UPLOAD_URL_SECRET": http}
     # Only the webhook function signs webhook calls (pushed from its own subscription on results).
@@ -617,7 +617,7 @@ def test_function_grants_follow_reads_writes_and_publishes(plan, topology):
 
 def test_invokers_are_the_pusher_and_the_app_only(plan, full, full_vars, topology):
     pushed = {n for n, f in all_functions(topology).items() if f["trigger"] == "pubsub"}
-    http = {f["name"] for f in topology["httpFunctions"]}
+    http = {n for n, f in all_functions(topology).items() if f["trigger"] == "http"}
     for planned, app_members in ((plan, []), (full, full_vars["app_invoker_members"])):
         invokers = [g for g in planned.of_type("google_cloud_run_v2_service_iam_member")]
         assert {g.after["role"] for g in invokers} == {"roles/run.invoker"}

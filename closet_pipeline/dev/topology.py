@@ -903,6 +903,7 @@ def run_dev(env: dict[str, str] | None = None) -> int:
         print(f"buckets            {', '.join(f'{a}={b}' for a, b in info['buckets'].items())}")
         for name, url in info["functions"].items():
             print(f"function {name:<17} {url}")
+        print(f"                   each from its zip in {topo.workdir / 'functions'}; {topo.python.note}")
         if getattr(topo, "upload_url_secret", None):
             print(f"upload_url secret  Authorization: Bearer {topo.upload_url_secret}")
         print(f"demo page          {topo.start_web().url}/demo/")
