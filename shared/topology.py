@@ -143,9 +143,16 @@ def parse(raw: dict) -> Declaration:
         own = RetryPolicy(entry["minimumBackoffSeconds"], entry["maximumBackoffSeconds"], entry["maxDeliveryAttempts"])
         source = stage_topics.get(entry["topic"]) or topics[entry["topic"]]
         functions.append(spec(entry, SUBSCRIBER, source, topics[entry["deadLetterTopic"]], own))
-    links = raw["links"]
-    return Declaration(raw, tuple(functions), raw["runtime"], policy, int(delivery["ackMarginSeconds"]),
-                       Links(int(links["uploadSeconds"]), int(links["resultSeconds"])))
+    links = Links(int(raw["links"]["uploadSeconds"]), int(raw["links"]["resultSeconds"]))
+    margin = int(delivery["ackMarginSeconds"])
+    for spec in functions:
+        # Links are signed for each webhook delivery, not once for its whole retry window (hours):
+        # they need to outlive one delivery, and must, or the receiver is handed links that expire
+        # while it is being called. (Terraform's check "links_outlive_a_webhook_delivery" is the same.)
+        if spec.kind == SUBSCRIBER and links.result_s <= spec.timeout_s + margin:
+            raise ValueError(f"links.resultSeconds ({links.result_s}) must outlive one {spec.name} delivery "
+                             f"({spec.timeout_s} s + {margin} s)")
+    return Declaration(raw, tuple(functions), raw["runtime"], policy, margin, links)
 
 
 @lru_cache(maxsize=8)

@@ -204,3 +204,20 @@ def test_signing_without_a_key_refreshes_the_token_only_when_it_is_stale(monkeyp
     assert gcs.signing_identity(client)["access_token"] == "t1" and client._credentials.refreshes == 0
     client._credentials.valid = False
     assert gcs.signing_identity(client)["access_token"] == "t2" and client._credentials.refreshes == 1
+
+
+def test_the_declared_link_lifetime_is_checked_against_a_webhook_delivery():
+    """Links are signed per hand-out, so their lifetime need not cover the webhook's retry window
+    (hours), which is why they cannot be signed once when the job ends; but it must cover one
+    delivery, and a declaration where it does not is refused."""
+    import copy
+
+    from shared.topology import declaration, parse
+
+    declared = declaration()
+    webhook = declared.function("webhook")
+    assert webhook.retry.window_s > declared.links.result_s > webhook.timeout_s + declared.ack_margin_s
+    raw = copy.deepcopy(declared.raw)
+    raw["links"]["resultSeconds"] = webhook.timeout_s + declared.ack_margin_s
+    with pytest.raises(ValueError, match="must outlive one webhook delivery"):
+        parse(raw)
