@@ -65,7 +65,9 @@ def schemas() -> dict[str, dict]:
         out[name] = {"$schema": DIALECT, "$id": schema_id(name), **body}
     # The webhook's body is the result document: referenced by its $id, not copied.
     hook = out["webhook-request"]
-    hook["properties"]["body"] = {"$ref": "result-document.schema.json"}
+    body = hook["properties"]["body"]
+    hook["properties"]["body"] = {"$ref": "result-document.schema.json",
+                                  **({"description": body["description"]} if "description" in body else {})}
     hook["$defs"] = {k: v for k, v in hook["$defs"].items() if f'"#/$defs/{k}"' in json.dumps(hook["properties"])}
     return out
 

@@ -38,7 +38,7 @@ class SegmentedItem(Document):
     bbox: tuple[int, int, int, int]
     """left, top, right, bottom in the working image."""
     url: str
-    """The RGBA crop (a signed URL in the cloud)."""
+    """The RGBA crop (a link or a file name: see the result document)."""
     thumbnail_url: str
     """A WebP thumbnail of the crop, 256 px on its longer side."""
 
@@ -54,7 +54,12 @@ class ExpandedItem(Document):
 
 
 class ResultDocument(Document):
-    """How a job ended: published on the results topic, POSTed to the webhook, stored as result.json."""
+    """How a job ended: published on the results topic, POSTed to the webhook, stored as result.json.
+
+    The image fields (`...Url`, items' `url` and `thumbnailUrl`) are links only where the result is
+    handed out: the webhook's body and the status answer, signed for that delivery or answer. On the
+    results topic and in result.json they name the job's files, relative to its results folder
+    (`cutout.png`, `items/0.png`): a link published once would expire while Pub/Sub still retries."""
 
     schema_version: int = Field(RESULT_SCHEMA_VERSION, json_schema_extra={"const": RESULT_SCHEMA_VERSION})
     """Raised only by a change an existing consumer could misread (README, "For the backend")."""

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from closet_pipeline.imports import Tree, cycles, graph
+from shared.errors import HttpErrorCode
 
 REPO = Path(__file__).resolve().parent.parent
 TREE = Tree.from_folder(REPO)
@@ -54,6 +55,9 @@ def test_facts_defined_once():
     assert defining(r'WARMUP_ATTRIBUTE\)|\.get\("warmup"\)') == ["shared/runtime/events.py"]
     # issue 19: error codes, photo formats, upload metadata keys, link lifetimes, the list of functions
     assert defining(r'^\s+code = "[A-Z_]+"') == ["shared/errors.py"]
+    # issue 21's HTTP `errorCode`s are codes too: defined beside the pipeline's, nowhere else
+    http_codes = "|".join(code.value for code in HttpErrorCode)
+    assert defining(rf'^class \w*ErrorCode\b|"({http_codes})"') == ["shared/errors.py"]
     assert defining(r'"image/(heic|heif|avif)"') == ["shared/formats.py"]  # the accepted types: one list
     assert defining(r'"x-goog-meta-|"image-type"') == ["shared/layout.py"]
     assert defining(r"minutes=15|timedelta\(seconds=900|\b3600\b.*ttl|ttl.*\b3600\b") == []

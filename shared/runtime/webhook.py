@@ -42,7 +42,8 @@ class WebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["POST"]
     headers: WebhookHeaders
-    body: ResultDocument
+    body: ResultDocument = Field(description="The result published on cloth-results, its file names replaced "
+                                             "by links signed for this delivery.")
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:

@@ -19,7 +19,13 @@ public final class ClosetDocuments {
     private ClosetDocuments() {
     }
 
-    /** How a job ended: the results topic, the webhook's body and result.json. */
+    /**
+     * How a job ended: the results topic, the webhook's body and result.json. The image fields
+     * ({@code ...Url}, the items' {@code url} and {@code thumbnailUrl}) are links, signed for that
+     * delivery, only in the webhook's body (and the status answer's result); on the results topic and in
+     * result.json they name the job's files relative to its results folder ({@code items/0.png}). Take
+     * links from the webhook or the status function, never from the topic.
+     */
     public record ResultDocument(int schemaVersion, String jobId, String clothId, String userId, boolean success,
                                  String errorCode, String errorMessage, String imageType, String suggestedCategory,
                                  String segmentationLabel, Long areaPixels, String removedBgImageUrl,
