@@ -64,8 +64,9 @@ def _capture_one(send) -> bytes:
 
 @pytest.fixture(scope="module")
 def document() -> bytes:
-    """A result document from a real run (contract/examples), as the pipeline serialises it."""
-    recorded = json.loads((contract.examples_dir() / "result.completed.json").read_text())
+    """The body the webhook sent in a real run (contract/examples), as the pipeline serialises it: the
+    published result with links signed for that delivery (the topic's names files)."""
+    recorded = json.loads((contract.examples_dir() / "webhook.request.json").read_text())["body"]
     return ResultDocument.model_validate(recorded).to_json()
 
 
