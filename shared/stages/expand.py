@@ -73,7 +73,8 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
         try:
             if budget <= 0:
                 raise ProviderFailed("no time was left in this delivery")
-            image = _within(budget, model.expand, white_canvas(crop, settings.expand_margin), settings.expand_prompt)
+            canvas, deadline = white_canvas(crop, settings.expand_margin), time.monotonic() + budget
+            image = _within(budget, model.expand, canvas, settings.expand_prompt, deadline)
             expanded_key = work_key(message.job.job_id, f"items/{message.item_index}.expanded.png")
             ctx.images.put(expanded_key, image.convert("RGB"))
             note = f"expanded: {reason}"
@@ -95,8 +96,9 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
 
 
 def _within(seconds: float, call, *args):
-    """The call's answer, or ProviderFailed once `seconds` have passed: retries inside the provider
-    (a 429's wait) cannot take the delivery past its function's timeout."""
+    """The call's answer, or ProviderFailed once `seconds` have passed: a request inside the provider
+    cannot take the delivery past its function's timeout (the provider is given the same deadline: it
+    waits for no retry that would outlast it)."""
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         return pool.submit(call, *args).result(timeout=seconds)

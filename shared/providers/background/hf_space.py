@@ -17,10 +17,9 @@ from PIL import Image
 from shared.errors import ProviderFailed
 from shared.providers.background.base import BackgroundRemover
 from shared.providers.background.removebg import alpha_mask, encode_jpeg
-from shared.providers.remote import status_failure
+from shared.providers.remote import HttpProvider
 
 log = logging.getLogger(__name__)
-WHO = "hf-space"
 
 
 def space_url(space: str) -> str:
@@ -32,18 +31,18 @@ def space_url(space: str) -> str:
     return f"https://{host}.hf.space"
 
 
-class HfSpaceRemover(BackgroundRemover):
+class HfSpaceRemover(BackgroundRemover, HttpProvider):
     name = "hf-space"
+    who = "hf-space"
 
     def __init__(self, space: str, token: str | None = None, timeout_s: float = 30.0,
                  api_name: str = "/predict", api_prefix: str = "/gradio_api") -> None:
+        super().__init__(timeout_s, api_key=token or "")  # the client keeps the TLS connection to the Space
         self.base = space_url(space)
         prefix = api_prefix.strip("/")  # "gradio_api" since Gradio 5; "" for a Gradio 4 Space
         self.api = f"{self.base}/{prefix}" if prefix else self.base
         self.api_name = api_name.strip("/")
-        self.timeout_s = timeout_s
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(timeout=timeout_s)  # reused: keeps the TLS connection to the Space
 
     @classmethod
     def from_settings(cls, settings) -> "HfSpaceRemover":
@@ -53,51 +52,38 @@ class HfSpaceRemover(BackgroundRemover):
         return cls(settings.hf_space, token, settings.provider_timeout_s)
 
     def mask(self, image: Image.Image) -> Image.Image:
+        return alpha_mask(self.image(self.call(lambda: self._cutout(image))), image.size, self.who)
+
+    def _cutout(self, image: Image.Image) -> bytes:
         deadline = time.monotonic() + self.timeout_s  # heartbeats must not keep a stuck job alive
-        try:
+        with self.reading():  # JSON that is not what Gradio answers
             photo = {"files": ("photo.jpg", encode_jpeg(image), "image/jpeg")}
-            upload = self._send("POST", f"{self.api}/upload", files=photo)
-            path = upload.json()[0]
+            path = self.send("POST", f"{self.api}/upload", files=photo, headers=self._auth).json()[0]
             file_data = {"path": path, "orig_name": "photo.jpg", "meta": {"_type": "gradio.FileData"}}
-            call = self._send("POST", f"{self.api}/call/{self.api_name}", json={"data": [file_data]})
+            call = self.send("POST", f"{self.api}/call/{self.api_name}", json={"data": [file_data]}, headers=self._auth)
             result = self._await_result(f"{self.api}/call/{self.api_name}/{call.json()['event_id']}", deadline)
             if not isinstance(result, list) or not result or not isinstance(result[0], dict):
-                raise ProviderFailed(f"{WHO} answered an unexpected result")
+                raise ProviderFailed(f"{self.who} answered an unexpected result")
             url = result[0].get("url") or f"{self.api}/file={result[0]['path']}"
-            # The token only goes to the Space itself, never to a file host elsewhere.
-            content = self._send("GET", url, auth=url.startswith(self.base + "/")).content
-        except httpx.TimeoutException:
-            raise ProviderFailed(f"{WHO} timed out after {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise ProviderFailed(f"{WHO} could not be reached ({type(exc).__name__})") from None
-        except (ValueError, KeyError, IndexError, TypeError):  # JSON that is not what Gradio answers
-            raise ProviderFailed(f"{WHO} answered malformed JSON") from None
-        return alpha_mask(content, image.size, WHO)
-
-    def _send(self, method: str, url: str, auth: bool = True, **kwargs) -> httpx.Response:
-        response = self._client.request(method, url, headers=self._auth if auth else None, **kwargs)
-        if response.status_code != 200:
-            raise status_failure(response, WHO)
-        return response
+        # The token only goes to the Space itself, never to a file host elsewhere.
+        return self.send("GET", url, headers=self._auth if url.startswith(self.base + "/") else None).content
 
     def _await_result(self, url: str, deadline: float) -> object:
         """Reads the job's SSE stream until `event: complete` (its data line is the output list)."""
         with self._client.stream("GET", url, headers=self._auth) as response:
-            if response.status_code != 200:
-                response.read()
-                raise status_failure(response, WHO)
+            self.check(response)
             event = ""
             for line in response.iter_lines():
                 if time.monotonic() > deadline:
-                    raise ProviderFailed(f"{WHO} timed out after {self.timeout_s:g} s")
+                    raise self.timed_out()
                 if line.startswith("event:"):
                     event = line[6:].strip()
                 elif line.startswith("data:") and event == "complete":
                     return json.loads(line[5:])
                 elif line.startswith("data:") and event == "error":
                     detail = json.loads(line[5:] or "null")  # null unless the Space shows errors
-                    raise ProviderFailed(f"{WHO} failed to process the photo" + (f": {detail}" if detail else ""))
-        raise ProviderFailed(f"{WHO} closed the result stream without a result")
+                    raise ProviderFailed(f"{self.who} failed to process the photo" + (f": {detail}" if detail else ""))
+        raise ProviderFailed(f"{self.who} closed the result stream without a result")
 
     def warm_up(self) -> None:
         """Wakes a sleeping Space early; a failure here is only logged, the first photo will retry."""
@@ -105,6 +91,3 @@ class HfSpaceRemover(BackgroundRemover):
             self._client.get(f"{self.base}/config", headers=self._auth).raise_for_status()
         except httpx.HTTPError as exc:
             log.warning("hf-space warm-up ping to %s failed: %s", self.base, type(exc).__name__)
-
-    def close(self) -> None:
-        self._client.close()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 
-import httpx
 from PIL import Image
 
 from shared.errors import ProviderFailed
 from shared.providers.background.base import BackgroundRemover
-from shared.providers.remote import status_failure
+from shared.providers.remote import HttpProvider
 
 DEFAULT_URL = "https://api.remove.bg/v1.0/removebg"
 
@@ -26,32 +25,26 @@ def encode_jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def alpha_mask(content: bytes, size: tuple[int, int], who: str) -> Image.Image:
-    """The "L" alpha of a returned cut-out at `size`; a body that is no image is the provider's fault."""
-    try:
-        with Image.open(io.BytesIO(content)) as cutout:
-            cutout.load()
-            if "A" in cutout.getbands():
-                mask = cutout.getchannel("A")
-            elif cutout.mode == "L":
-                mask = cutout.copy()  # some services answer the mask itself
-            else:
-                raise ProviderFailed(f"{who} returned an image without transparency")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ProviderFailed(f"{who} returned a broken image") from None
+def alpha_mask(cutout: Image.Image, size: tuple[int, int], who: str) -> Image.Image:
+    """The "L" alpha of a returned cut-out at `size`."""
+    if "A" in cutout.getbands():
+        mask = cutout.getchannel("A")
+    elif cutout.mode == "L":
+        mask = cutout  # some services answer the mask itself
+    else:
+        raise ProviderFailed(f"{who} returned an image without transparency")
     if mask.size != size:  # e.g. remove.bg's size=auto caps the resolution
         mask = mask.resize(size, Image.Resampling.BILINEAR)
     return mask
 
 
-class RemoveBgRemover(BackgroundRemover):
+class RemoveBgRemover(BackgroundRemover, HttpProvider):
     name = "removebg"
+    who = "remove.bg"
 
     def __init__(self, api_key: str, url: str = DEFAULT_URL, timeout_s: float = 30.0) -> None:
+        super().__init__(timeout_s, headers={"X-Api-Key": api_key}, api_key=api_key)
         self.url = url
-        self.timeout_s = timeout_s
-        # One pooled client per instance: connections are reused across photos of a warm function.
-        self._client = httpx.Client(headers={"X-Api-Key": api_key}, timeout=timeout_s)
 
     @classmethod
     def from_settings(cls, settings) -> "RemoveBgRemover":
@@ -62,15 +55,5 @@ class RemoveBgRemover(BackgroundRemover):
 
     def mask(self, image: Image.Image) -> Image.Image:
         files = {"image_file": ("photo.jpg", encode_jpeg(image), "image/jpeg")}
-        try:
-            response = self._client.post(self.url, files=files, data={"size": "auto", "format": "png"})
-        except httpx.TimeoutException:
-            raise ProviderFailed(f"remove.bg timed out after {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise ProviderFailed(f"remove.bg could not be reached ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise status_failure(response, "remove.bg")
-        return alpha_mask(response.content, image.size, "remove.bg")
-
-    def close(self) -> None:
-        self._client.close()
+        response = self.call(lambda: self.send("POST", self.url, files=files, data={"size": "auto", "format": "png"}))
+        return alpha_mask(self.image(response.content), image.size, self.who)

@@ -10,9 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from shared.errors import ProviderFailed
-
-DEFAULT_429_WAIT_S = 1.0  # when a 429 names no delay
+from shared.providers.remote import RemoteProvider, Wording
 
 
 class Generator(ABC):
@@ -23,16 +21,25 @@ class Generator(ABC):
     def from_settings(cls, settings) -> "Generator": ...
 
     @abstractmethod
-    def expand(self, canvas: Image.Image, prompt: str) -> Image.Image:
+    def expand(self, canvas: Image.Image, prompt: str, deadline: float | None = None) -> Image.Image:
         """The generated image. Raises ProviderFailed with a reason a person can read when the
-        provider times out, refuses, or answers without an image."""
+        provider times out, refuses, or answers without an image. `deadline` (time.monotonic()):
+        when the caller stops waiting; no retry is begun that would end after it."""
 
     def warm_up(self) -> None:
         """Create the client once per instance."""
 
 
-class RemoteGenerator(Generator):
+class RemoteGenerator(Generator, RemoteProvider):
     """An HTTP API behind an SDK client: built once, reused, and the key kept out of every message."""
+
+    who = "The generative provider"
+    # A failed generation is final for its garment (expand keeps the crop), so a 429 or a brief
+    # outage is worth one more try; the SDKs' own retries are off, so this is the only one.
+    attempts = 2
+    wording = Wording(rate_limited="{who} is rate limited ({status})", failed="{who} failed on its side ({status})",
+                      refused="{who} rejected the request ({status})",
+                      timed_out="{who} did not answer within {timeout_s:g} s")
 
     def __init__(self, api_key: str, model: str, *, base_url: str | None = None, timeout_s: float = 60.0,
                  max_retry_wait_s: float = 5.0) -> None:
@@ -40,7 +47,7 @@ class RemoteGenerator(Generator):
         self.model = model
         self.base_url = base_url
         self.timeout_s = timeout_s
-        self.max_retry_wait_s = max_retry_wait_s  # a server asking for longer still gets only this
+        self.max_retry_wait_s = max_retry_wait_s
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -59,23 +66,15 @@ class RemoteGenerator(Generator):
     def warm_up(self) -> None:
         self._get_client()
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
-
     @staticmethod
     def encode_canvas(canvas: Image.Image) -> bytes:
         buffer = io.BytesIO()
         canvas.save(buffer, format="PNG")
         return buffer.getvalue()
 
-    def decode_answer(self, data: bytes) -> Image.Image:
-        try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            raise ProviderFailed(f"{self.label} returned an image that cannot be decoded") from None
+    @staticmethod
+    def normalised(image: Image.Image) -> Image.Image:
+        """The answer's image as RGB, or RGBA where it has transparency."""
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
         return image
-
-    label = "The generative provider"

@@ -4,24 +4,21 @@ ProviderFailed with a reason a person can read."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import email.utils
-import logging
-import time
-
 import openai
 from PIL import Image
 
 from shared.errors import ProviderFailed
-from shared.providers.generation.base import DEFAULT_429_WAIT_S, RemoteGenerator
+from shared.providers.generation.base import RemoteGenerator
+from shared.providers.remote import Refused, named_delay
 
-log = logging.getLogger(__name__)
+# The codes of an edit refused on safety grounds: a refusal of the image, not of the request.
+MODERATION = ("moderation_blocked", "content_policy_violation")
 
 
 class OpenAIImageEditGenerator(RemoteGenerator):
     name = "openai"
-    label = "OpenAI"
+    who = "OpenAI"
+    timeouts, unreachable = (openai.APITimeoutError,), (openai.APIConnectionError,)
 
     def __init__(self, api_key: str, model: str, *, size: str = "auto", **options) -> None:
         super().__init__(api_key, model, **options)
@@ -39,71 +36,28 @@ class OpenAIImageEditGenerator(RemoteGenerator):
         )
 
     def _create_client(self) -> openai.OpenAI:
-        # max_retries=0: the SDK's own retries would multiply the wait; our single 429 retry is the only one.
+        # max_retries=0: the SDK's own retries would multiply the wait; the base's retry is the only one.
         extra = {"base_url": self.base_url} if self.base_url else {}
         return openai.OpenAI(api_key=self._api_key, timeout=self.timeout_s, max_retries=0, **extra)
 
-    def expand(self, canvas: Image.Image, prompt: str) -> Image.Image:
+    def expand(self, canvas: Image.Image, prompt: str, deadline: float | None = None) -> Image.Image:
         client = self._get_client()
         upload = ("canvas.png", self.encode_canvas(canvas), "image/png")
-        for attempt in (1, 2):
-            try:
-                result = client.images.edit(model=self.model, image=upload, prompt=prompt, size=self.size, n=1)
-            except openai.RateLimitError as exc:
-                if attempt == 1:
-                    wait = min(_named_delay(exc), self.max_retry_wait_s)
-                    log.info("OpenAI is rate limited (429); retrying once in %.2f s", wait)
-                    time.sleep(wait)
-                    continue
-                reason = f"OpenAI is rate limited (HTTP 429) even after one retry: {_message(exc)}"
-                raise ProviderFailed(self._scrub(reason)) from None
-            except openai.APITimeoutError:
-                raise ProviderFailed(f"OpenAI did not answer within {self.timeout_s:g} s") from None
-            except openai.APIConnectionError as exc:
-                raise ProviderFailed(self._scrub(f"OpenAI could not be reached: {exc}")) from None
-            except openai.APIStatusError as exc:
-                raise ProviderFailed(self._scrub(_describe(exc))) from None
-            except openai.APIResponseValidationError:
-                raise ProviderFailed("OpenAI returned an answer that could not be read") from None
-            return self.decode_answer(_first_image_data(result))
-        raise AssertionError("unreachable")  # pragma: no cover
+        result = self.call(lambda: self._edit(client, upload, prompt), deadline)
+        data = getattr(result, "data", None) or []
+        encoded = data[0].b64_json if data else None
+        if not encoded:
+            raise ProviderFailed("OpenAI returned no image: the answer has no base64 image data")
+        return self.normalised(self.image_b64(encoded))
 
-
-def _named_delay(exc: openai.APIStatusError) -> float:
-    """The wait a 429 asks for: retry-after-ms, else retry-after in seconds or as an HTTP date."""
-    headers = exc.response.headers
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+    def _edit(self, client: openai.OpenAI, upload: tuple[str, bytes, str], prompt: str) -> object:
         try:
-            return max(0.0, float(headers.get(name, "")) / divisor)
-        except ValueError:
-            pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(headers.get("retry-after", "")).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_429_WAIT_S
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or exc.message).strip()[:200]
-
-
-def _describe(exc: openai.APIStatusError) -> str:
-    code = exc.body.get("code") if isinstance(exc.body, dict) else None
-    if code == "moderation_blocked" or code == "content_policy_violation":
-        return f"OpenAI refused to edit the image ({code}): {_message(exc)}"
-    if exc.status_code >= 500:
-        return f"OpenAI failed on its side (HTTP {exc.status_code}): {_message(exc)}"
-    return f"OpenAI rejected the request (HTTP {exc.status_code}): {_message(exc)}"
-
-
-def _first_image_data(result: object) -> bytes:
-    data = getattr(result, "data", None) or []
-    encoded = data[0].b64_json if data else None
-    if not encoded:
-        raise ProviderFailed("OpenAI returned no image: the answer has no base64 image data")
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProviderFailed("OpenAI returned an image that cannot be decoded") from None
+            return client.images.edit(model=self.model, image=upload, prompt=prompt, size=self.size, n=1)
+        except openai.APIStatusError as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            message = str(body.get("message") or exc.message).strip()[:200]
+            if body.get("code") in MODERATION:
+                raise self.failure(f"OpenAI refused to edit the image ({body['code']}): {message}") from None
+            raise Refused(exc.status_code, message, named_delay(exc.response.headers)) from None
+        except openai.APIResponseValidationError:
+            raise self.malformed() from None

@@ -7,19 +7,14 @@ Answer: {"status": "success", "detected_items": [{"label", "bbox": [x1, y1, x2, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 
-import httpx
 from PIL import Image
 
 from shared.categories import segformer_category
-from shared.errors import ProviderFailed
-from shared.providers.remote import status_failure
+from shared.providers.remote import HttpProvider
 from shared.providers.segmentation.base import Garment, Segmenter
 
-WHO = "the SegFormer API"
 BORDER_PX = 2  # a box this close to the cut-out's edge means the garment is probably cut off
 # SegFormer-clothes classes that are no garment: the background and the wearer's body.
 NOT_GARMENTS = {"background", "hair", "face", "left-arm", "right-arm", "left-leg", "right-leg"}
@@ -29,24 +24,14 @@ def _normal(label: str) -> str:
     return label.strip().lower().replace("_", "-").replace(" ", "-")
 
 
-def _decode_png(data: str) -> Image.Image:
-    if data.startswith("data:"):
-        data = data.split(",", 1)[1]  # tolerate data URLs
-    try:
-        with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as crop:
-            return crop.convert("RGBA")
-    except (binascii.Error, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ProviderFailed(f"{WHO} returned a broken garment image") from None
-
-
-class SegformerHttpSegmenter(Segmenter):
+class SegformerHttpSegmenter(Segmenter, HttpProvider):
     name = "segformer-http"
+    who = "the SegFormer API"
 
     def __init__(self, url: str, min_garment_pixels: int = 1000, timeout_s: float = 30.0) -> None:
+        super().__init__(timeout_s)
         self.url = url.rstrip("/") + "/segment"
         self.min_garment_pixels = min_garment_pixels
-        self.timeout_s = timeout_s
-        self._client = httpx.Client(timeout=timeout_s)  # one pooled client per instance, reused
 
     @classmethod
     def from_settings(cls, settings) -> "SegformerHttpSegmenter":
@@ -57,21 +42,13 @@ class SegformerHttpSegmenter(Segmenter):
     def segment(self, cutout: Image.Image) -> list[Garment]:
         png = io.BytesIO()
         cutout.convert("RGBA").save(png, "PNG")  # PNG keeps the alpha the service segments by
-        try:
-            response = self._client.post(self.url, files={"file": ("cutout.png", png.getvalue(), "image/png")})
-        except httpx.TimeoutException:
-            raise ProviderFailed(f"{WHO} timed out after {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise ProviderFailed(f"{WHO} could not be reached ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise status_failure(response, WHO)
-        try:
+        files = {"file": ("cutout.png", png.getvalue(), "image/png")}
+        response = self.call(lambda: self.send("POST", self.url, files=files))
+        with self.reading():
             payload = response.json()
             items = payload.get("detected_items") or []
             kept = [item for item in items if self._keep(item)]
             garments = [self._garment(item, cutout.size) for item in kept]
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-            raise ProviderFailed(f"{WHO} answered malformed JSON") from None
         return sorted(garments, key=lambda garment: garment.area_pixels, reverse=True)
 
     def _keep(self, item: dict) -> bool:
@@ -84,13 +61,10 @@ class SegformerHttpSegmenter(Segmenter):
         touches = min(box[0], box[1]) <= BORDER_PX or box[2] >= width - BORDER_PX or box[3] >= height - BORDER_PX
         label = str(item["label"])
         return Garment(
-            crop=_decode_png(item["image_base64"]),
+            crop=self.image_b64(item["image_base64"], "garment image").convert("RGBA"),
             label=label,
             category=segformer_category(label),
             area_pixels=int(item["area_pixels"]),
             bbox=box,
             touches_border=touches,
         )
-
-    def close(self) -> None:
-        self._client.close()
