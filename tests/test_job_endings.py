@@ -210,7 +210,7 @@ def test_a_degraded_result_is_not_cached(settings, removebg, photo_bytes):
         try:
             gemini.fail_next("server_error", "server_error", "server_error")
             first = pipeline.process_bytes(photo_bytes(TSHIRT), "a.jpg", user_id="u7", cloth_id="c7")
-            gemini._script.clear()  # the provider is back
+            gemini.failures.clear()  # the provider is back
             second = pipeline.process_bytes(photo_bytes(TSHIRT), "a.jpg", user_id="u8", cloth_id="c8")
         finally:
             pipeline.close()

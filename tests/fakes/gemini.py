@@ -11,13 +11,12 @@ import base64
 import io
 import json
 import re
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from tests.fakes.http import FakeHttpServer, Reply, Request
+from tests.fakes.http import FakeService, Reply, Request, json_reply
 
 _PATH = re.compile(r"^/(v1|v1beta)/models/([^/:]+):generateContent$")
 
@@ -70,30 +69,15 @@ class GeminiCall:
     modalities: list[str]
 
 
-class FakeGemini:
+class FakeGemini(FakeService):
+    modes = BEHAVIOURS
+
     def __init__(self, api_key: str = "fake-gemini-key", retry_delay: str = "0.1s", slow_s: float = 10.0) -> None:
+        super().__init__()
         self.api_key = api_key
         self.retry_delay = retry_delay  # RetryInfo.retryDelay of "rate_limit"; also Retry-After of "rate_limit_header"
         self.slow_s = slow_s  # how long "slow" waits before answering
         self.calls: list[GeminiCall] = []
-        self._script: deque[str] = deque()
-        self._server = FakeHttpServer(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def fail_next(self, *behaviours: str) -> None:
-        unknown = set(behaviours) - set(BEHAVIOURS)
-        assert not unknown, f"unknown fake behaviours {unknown}"
-        self._script.extend(behaviours)
-
-    def __enter__(self) -> FakeGemini:
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(*exc)
 
     def _handle(self, request: Request) -> Reply:
         match = _PATH.match(request.path)
@@ -103,7 +87,7 @@ class FakeGemini:
             return _error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
         call = _parse(match.group(1), match.group(2), request)
         self.calls.append(call)
-        behaviour = self._script.popleft() if self._script else "ok"
+        behaviour = self.next_failure() or "ok"
         if behaviour == "rate_limit":
             details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": self.retry_delay}]
             return _error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", details)
@@ -119,8 +103,7 @@ class FakeGemini:
         if behaviour == "safety":
             return _answer({"finishReason": "SAFETY", "index": 0})
         if behaviour == "blocked":  # the prompt itself refused: no candidates at all
-            body = {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "modelVersion": "fake"}
-            return Reply(200, json.dumps(body).encode(), "application/json")
+            return json_reply(200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "modelVersion": "fake"})
         if call.image is None:
             return _error(400, "INVALID_ARGUMENT", "the request carries no image")
         buffer = io.BytesIO()
@@ -156,12 +139,11 @@ def _parse(version: str, model: str, request: Request) -> GeminiCall:
 
 
 def _answer(candidate: dict) -> Reply:
-    body = {"candidates": [candidate], "modelVersion": "fake", "usageMetadata": {"totalTokenCount": 1}}
-    return Reply(200, json.dumps(body).encode(), "application/json")
+    return json_reply(200, {"candidates": [candidate], "modelVersion": "fake", "usageMetadata": {"totalTokenCount": 1}})
 
 
 def _error(code: int, status: str, message: str, details: list | None = None) -> Reply:
     error: dict = {"code": code, "message": message, "status": status}
     if details:
         error["details"] = details
-    return Reply(code, json.dumps({"error": error}).encode(), "application/json")
+    return json_reply(code, {"error": error})

@@ -12,46 +12,30 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections import deque
 
 import numpy as np
 from PIL import Image
 
-from tests.fakes.http import FakeHttpServer, Reply, Request, parse_multipart
-from tests.fakes.removebg import GARBAGE, TIMEOUT, corner_mask, cutout_png, json_reply
+from tests.fakes.http import GARBAGE, TIMEOUT, FakeService, Reply, Request, json_reply, parse_multipart
+from tests.fakes.removebg import corner_mask, cutout_png
 
 ERROR_EVENT = "error-event"  # the app raised: `event: error`
 
 
-class FakeGradioSpace:
+class FakeGradioSpace(FakeService):
+    """Failures spoil the next results (/call/<api>/<id>, where work happens): HTTP statuses,
+    TIMEOUT, GARBAGE (a file that is no image), ERROR_EVENT."""
+
+    modes, statuses = (TIMEOUT, GARBAGE, ERROR_EVENT), True
+
     def __init__(self, api_name: str = "predict", token: str | None = None, hang_s: float = 5.0) -> None:
+        super().__init__()
         self.api_name = api_name
         self.token = token  # when set, requests without `Authorization: Bearer <token>` get 401
         self.hang_s = hang_s
-        self.failures: deque[int | str] = deque()  # consumed by /call/<api>/<id>, where work happens
         self.files: dict[str, bytes] = {}
         self.jobs: dict[str, str] = {}  # event id -> uploaded path
         self.masks: list[np.ndarray] = []
-        self.server = FakeHttpServer(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
-    def fail_next(self, *modes: int | str) -> None:
-        """Spoil the next results: HTTP statuses, TIMEOUT, GARBAGE (a file that is no image), ERROR_EVENT."""
-        self.failures.extend(modes)
-
-    def __enter__(self) -> "FakeGradioSpace":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.__exit__(*exc)
 
     def _handle(self, request: Request) -> Reply:
         if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
@@ -79,7 +63,7 @@ class FakeGradioSpace:
         return json_reply(404, {"detail": "Not Found"})
 
     def _result(self, upload_path: str) -> Reply:
-        mode = self.failures.popleft() if self.failures else None
+        mode = self.next_failure()
         if isinstance(mode, int):
             return json_reply(mode, {"detail": "Space is busy"})
         if mode == TIMEOUT:

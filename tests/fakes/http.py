@@ -1,12 +1,14 @@
-"""A tiny threaded HTTP server for faking remote APIs in tests.
+"""A tiny threaded HTTP server for faking remote APIs in tests, and the base of the fakes.
 
 Tests script it with a handler function (request -> Reply) and/or a queue of canned replies that
 are served first; every request is recorded. It binds 127.0.0.1 on a free port, so tests never
-reach the internet, and it stops when the `with` block ends.
+reach the internet, and it stops when the `with` block ends. A fake of one API (FakeService) is
+such a server answering through its own `_handle`, with a script of failures for its next requests.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +36,15 @@ class Reply:
 
 
 Handler = Callable[[Request], Reply]
+
+# Failure modes several fakes understand besides an HTTP status: a hung server, a body that is no
+# image (or no JSON).
+TIMEOUT = "timeout"
+GARBAGE = "garbage"
+
+
+def json_reply(status: int, payload: object) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), "application/json")
 
 
 @dataclass(frozen=True)
@@ -143,3 +154,31 @@ class FakeHttpServer:
                 pass
 
         return _Handler
+
+
+class FakeService(FakeHttpServer):
+    """A fake of one remote API: answers in `_handle`; `fail_next` scripts failures for the next
+    requests (the fake takes them with `next_failure`), checked against the modes it understands."""
+
+    modes: tuple[str, ...] = ()  # the named failure modes this fake understands
+    statuses = False  # whether an HTTP status (503, 429, ...) is a mode too
+    path = ""  # what `url` adds to the server's address: where a client is pointed
+
+    def __init__(self) -> None:
+        super().__init__(self._handle)
+        self.failures: deque[int | str] = deque()
+
+    @property
+    def url(self) -> str:
+        return super().url + self.path
+
+    def fail_next(self, *modes: int | str) -> None:
+        unknown = [m for m in modes if not (isinstance(m, int) and self.statuses) and m not in self.modes]
+        assert not unknown, f"{type(self).__name__} does not understand {unknown}"
+        self.failures.extend(modes)
+
+    def next_failure(self) -> int | str | None:
+        return self.failures.popleft() if self.failures else None
+
+    def _handle(self, request: Request) -> Reply:
+        raise NotImplementedError

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-from collections import deque
 from dataclasses import dataclass
 
 from PIL import Image
 
 from tests.fakes.gemini import extend_edges
-from tests.fakes.http import FakeHttpServer, Reply, Request, parse_multipart
+from tests.fakes.http import FakeService, Reply, Request, json_reply, parse_multipart
 
 BEHAVIOURS = ("rate_limit", "rate_limit_ms", "server_error", "no_image", "moderation", "garbage", "broken", "slow")
 
@@ -33,31 +31,16 @@ class EditCall:
     image_type: str | None
 
 
-class FakeOpenAIImages:
+class FakeOpenAIImages(FakeService):
+    modes = BEHAVIOURS
+    path = "/v1"  # the base URL to give the SDK (it appends /images/edits)
+
     def __init__(self, api_key: str = "sk-fake-openai-key", retry_after_s: float = 0.1, slow_s: float = 10.0) -> None:
+        super().__init__()
         self.api_key = api_key
         self.retry_after_s = retry_after_s  # Retry-After of "rate_limit" (retry-after-ms of "rate_limit_ms")
         self.slow_s = slow_s
         self.calls: list[EditCall] = []
-        self._script: deque[str] = deque()
-        self._server = FakeHttpServer(self._handle)
-
-    @property
-    def url(self) -> str:
-        """The base URL to give the SDK (it appends /images/edits)."""
-        return self._server.url + "/v1"
-
-    def fail_next(self, *behaviours: str) -> None:
-        unknown = set(behaviours) - set(BEHAVIOURS)
-        assert not unknown, f"unknown fake behaviours {unknown}"
-        self._script.extend(behaviours)
-
-    def __enter__(self) -> FakeOpenAIImages:
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(*exc)
 
     def _handle(self, request: Request) -> Reply:
         if request.method != "POST" or request.path != "/v1/images/edits":
@@ -85,7 +68,7 @@ class FakeOpenAIImages:
             image_part.content_type if image_part else None,
         )
         self.calls.append(call)
-        behaviour = self._script.popleft() if self._script else "ok"
+        behaviour = self.next_failure() or "ok"
         if behaviour == "rate_limit":
             reply = _error(429, "requests", "rate_limit_exceeded", "Rate limit reached for images per minute.")
             reply.headers["retry-after"] = f"{self.retry_after_s:g}"
@@ -121,10 +104,9 @@ class FakeOpenAIImages:
 
 
 def _answer(data: list[dict]) -> Reply:
-    body = {"created": 0, "data": data, "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
-    return Reply(200, json.dumps(body).encode(), "application/json")
+    usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+    return json_reply(200, {"created": 0, "data": data, "usage": usage})
 
 
 def _error(status: int, kind: str, code: str | None, message: str) -> Reply:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return Reply(status, json.dumps(body).encode(), "application/json")
+    return json_reply(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})

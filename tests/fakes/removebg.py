@@ -8,17 +8,13 @@ compare a provider's mask with `masks[-1]`, and script failures with `fail_next`
 from __future__ import annotations
 
 import io
-import json
-from collections import deque
 
 import numpy as np
 from PIL import Image
 
-from tests.fakes.http import FakeHttpServer, Reply, Request, parse_multipart
+from tests.fakes.http import GARBAGE, TIMEOUT, FakeService, Reply, Request, json_reply, parse_multipart
 
 PATH = "/v1.0/removebg"
-TIMEOUT = "timeout"  # failure modes besides an HTTP status: a hung server, a body that is no image
-GARBAGE = "garbage"
 ERROR_TITLES = {400: "Could not identify foreground in image.", 402: "Insufficient credits", 403: "Forbidden"}
 
 
@@ -38,45 +34,25 @@ def cutout_png(image: Image.Image, mask: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def json_reply(status: int, payload: object) -> Reply:
-    return Reply(status, json.dumps(payload).encode(), "application/json")
+class FakeRemoveBg(FakeService):
+    """Failures: statuses (503, 429, 402...), TIMEOUT, GARBAGE."""
 
+    modes, statuses, path = (TIMEOUT, GARBAGE), True, PATH
 
-class FakeRemoveBg:
     def __init__(self, api_key: str = "test-removebg-key", scale: float = 1.0, hang_s: float = 5.0) -> None:
+        super().__init__()
         self.api_key = api_key
         self.scale = scale  # != 1 answers another size, as remove.bg's size=auto may
         self.hang_s = hang_s
-        self.failures: deque[int | str] = deque()
         self.masks: list[np.ndarray] = []  # the masks served, at the uploaded photo's size
         self.uploads: list[Image.Image] = []
-        self.server = FakeHttpServer(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self.server.url + PATH
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
-    def fail_next(self, *modes: int | str) -> None:
-        """Answer the next requests with these statuses (503, 429, 402...), TIMEOUT or GARBAGE."""
-        self.failures.extend(modes)
-
-    def __enter__(self) -> "FakeRemoveBg":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.__exit__(*exc)
 
     def _handle(self, request: Request) -> Reply:
         if request.method != "POST" or request.path != PATH:
             return json_reply(404, {"errors": [{"title": "Not found"}]})
         if request.headers.get("x-api-key") != self.api_key:
             return json_reply(403, {"errors": [{"title": "API Key invalid", "code": "auth_failed"}]})
-        mode = self.failures.popleft() if self.failures else None
+        mode = self.next_failure()
         if mode == TIMEOUT:
             return Reply(200, b"", "image/png", delay_s=self.hang_s)
         if mode == GARBAGE:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-from collections import deque
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from tests.fakes.http import FakeHttpServer, Reply, Request, parse_multipart
-from tests.fakes.removebg import GARBAGE, TIMEOUT, json_reply
+from tests.fakes.http import GARBAGE, TIMEOUT, FakeService, Reply, Request, json_reply, parse_multipart
 
 BAD_IMAGE = "bad-image"  # an item whose image_base64 is not an image
 STATUS_ERROR = "error"  # {"status": "error", "detected_items": []}
@@ -47,37 +44,20 @@ def blob_items(cutout: Image.Image, labels: list[str]) -> list[dict]:
     return items
 
 
-class FakeSegformer:
+class FakeSegformer(FakeService):
+    modes, statuses = (TIMEOUT, GARBAGE, BAD_IMAGE, STATUS_ERROR), True
+
     def __init__(self, labels: list[str] | None = None, hang_s: float = 5.0) -> None:
+        super().__init__()
         self.labels = labels or ["upper-clothes"]
         self.extra_items: list[dict] = []
         self.hang_s = hang_s
-        self.failures: deque[int | str] = deque()
         self.uploads: list[Image.Image] = []
-        self.server = FakeHttpServer(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
-    def fail_next(self, *modes: int | str) -> None:
-        self.failures.extend(modes)
-
-    def __enter__(self) -> "FakeSegformer":
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.__exit__(*exc)
 
     def _handle(self, request: Request) -> Reply:
         if request.method != "POST" or request.path != "/segment":
             return json_reply(404, {"detail": "Not Found"})
-        mode = self.failures.popleft() if self.failures else None
+        mode = self.next_failure()
         if isinstance(mode, int):
             return json_reply(mode, {"detail": "model overloaded"})
         if mode == TIMEOUT:
@@ -92,4 +72,4 @@ class FakeSegformer:
         items = blob_items(cutout.convert("RGBA"), self.labels) + self.extra_items
         if mode == BAD_IMAGE and items:
             items[0]["image_base64"] = base64.b64encode(b"not an image").decode()
-        return Reply(200, json.dumps({"status": "success", "detected_items": items}).encode(), "application/json")
+        return json_reply(200, {"status": "success", "detected_items": items})
