@@ -160,6 +160,13 @@ def test_429_twice_fails_after_exactly_one_retry(provider: Provider, canvas: Ima
     assert len(provider.fake.calls) == 2, "no SDK retries on top of ours"
 
 
+def test_429_is_not_retried_past_the_callers_deadline(provider: Provider, canvas: Image.Image) -> None:
+    provider.fake.fail_next("rate_limit")  # asks for 0.1 s
+    with pytest.raises(ProviderFailed, match="rate limited"):
+        provider.make().expand(canvas, PROMPT, time.monotonic() + 0.05)
+    assert len(provider.fake.calls) == 1
+
+
 # -- other failures --------------------------------------------------------------------------
 def test_server_error_fails_without_retry(provider: Provider, canvas: Image.Image) -> None:
     provider.fake.fail_next("server_error", "server_error")

@@ -1,11 +1,15 @@
-"""remove.bg, the Gradio Space and the SegFormer API against local fakes (no internet), with real photos."""
+"""remove.bg, the Gradio Space and the SegFormer API against local fakes (no internet), with real photos;
+and once, the retry every remote provider shares."""
 
 from __future__ import annotations
 
 import logging
 import re
 import socket
+import time
 import traceback
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -19,10 +23,11 @@ from shared.messages import Category
 from shared.providers.background import BackgroundChain, BackgroundRemover, build_background_chain
 from shared.providers.background.hf_space import HfSpaceRemover, space_url
 from shared.providers.background.removebg import RemoveBgRemover
+from shared.providers.remote import HttpProvider, named_delay
 from shared.providers.segmentation import build_segmenter
 from shared.providers.segmentation.segformer_http import SegformerHttpSegmenter
 from tests.fakes.gradio_space import ERROR_EVENT, FakeGradioSpace
-from tests.fakes.http import parse_multipart
+from tests.fakes.http import FakeHttpServer, Reply, parse_multipart
 from tests.fakes.removebg import GARBAGE, TIMEOUT, FakeRemoveBg, corner_mask
 from tests.fakes.segformer import BAD_IMAGE, STATUS_ERROR, FakeSegformer, png_base64
 
@@ -324,3 +329,71 @@ def test_segformer_finding_nothing_is_an_empty_list():
         assert SegformerHttpSegmenter(fake.url, 1000, TIMEOUT_S).segment(blobs_cutout()) == []
     with pytest.raises(ValueError, match="CLOSET_SEGFORMER_URL"):
         SegformerHttpSegmenter.from_settings(settings(segformer_url=None))
+
+
+# -- the shared base (shared/providers/remote.py) ------------------------------------------------
+class Probe(HttpProvider):
+    """The smallest provider on the base: GET a URL, allowing three attempts."""
+
+    who = "the probe"
+    attempts = 3
+
+    def fetch(self, url: str, deadline: float | None = None) -> bytes:
+        return self.call(lambda: self.send("GET", url), deadline).content
+
+
+def answer(status: int, **headers: str) -> Reply:
+    return Reply(status, b'{"detail": "busy"}' if status >= 400 else b"ok", "application/json", headers)
+
+
+def test_retry_after_the_named_delay_up_to_the_attempts():
+    with FakeHttpServer() as server:
+        server.enqueue(answer(503, **{"Retry-After": "0.1"}), answer(429, **{"retry-after-ms": "100"}), answer(200))
+        started = time.monotonic()
+        assert Probe(TIMEOUT_S).fetch(server.url) == b"ok"
+        assert time.monotonic() - started >= 0.2 and len(server.requests) == 3
+        server.enqueue(*[answer(429, **{"Retry-After": "0"})] * 4)
+        with pytest.raises(ProviderFailed, match=r"^the probe is rate-limiting us \(429\) after 3 attempts: busy$"):
+            Probe(TIMEOUT_S).fetch(server.url)
+        assert len(server.requests) == 3 + 3
+
+
+@pytest.mark.parametrize("status, reason", [(500, "the probe answered 500"), (400, "the probe refused the photo (400)")])
+def test_a_failure_of_the_request_itself_is_not_retried(status, reason):
+    with FakeHttpServer() as server:
+        server.enqueue(answer(status, **{"Retry-After": "0"}), answer(200))
+        with pytest.raises(ProviderFailed, match=re.escape(f"{reason}: busy")):
+            Probe(TIMEOUT_S).fetch(server.url)
+        assert len(server.requests) == 1
+
+
+def test_the_wait_is_capped_and_never_outlasts_the_deadline():
+    with FakeHttpServer() as server:
+        probe = Probe(TIMEOUT_S)
+        probe.max_retry_wait_s = 0.1
+        server.enqueue(answer(503, **{"Retry-After": "30"}), answer(200))
+        started = time.monotonic()
+        assert probe.fetch(server.url) == b"ok"  # waited the cap, not the 30 s asked for
+        assert 0.1 <= time.monotonic() - started < 2
+        server.enqueue(answer(503, **{"Retry-After": "1"}), answer(200))
+        started = time.monotonic()
+        with pytest.raises(ProviderFailed, match="the probe answered 503"):
+            Probe(TIMEOUT_S).fetch(server.url, deadline=started + 0.6)  # the wait would outlast the caller
+        assert time.monotonic() - started < 1 and len(server.requests) == 3
+
+
+IN_30_S = "an HTTP date 30 s from now"  # made when the test runs, not when it is collected
+
+
+@pytest.mark.parametrize("headers, delay", [
+    ({"retry-after-ms": "250", "retry-after": "7"}, 0.25),
+    ({"retry-after": "7"}, 7.0),
+    ({"retry-after": IN_30_S}, 30.0),
+    ({"retry-after": "soon"}, None),
+    ({}, None),
+])
+def test_named_delay(headers, delay):
+    if headers.get("retry-after") == IN_30_S:
+        headers = {"retry-after": format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)}
+    got = named_delay(httpx.Headers(headers))
+    assert got is None if delay is None else got == pytest.approx(delay, abs=1.5 if delay == 30 else 1e-9)
