@@ -6,8 +6,6 @@ table that README.md documents. A bad value stops the process at start with the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -15,9 +13,6 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from shared import PIPELINE_VERSION
-from shared.garment_models import PINS as GARMENT_MODEL_PINS
 
 BackgroundProvider = Literal["local", "removebg", "hf-space"]
 DEFAULT_EXPAND_PROMPT = (
@@ -120,26 +115,6 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one background provider is needed")
         return value
-
-    def fingerprint(self) -> str:
-        """What changes a result: cache entries made under other settings are never served."""
-        relevant = {
-            "version": PIPELINE_VERSION,
-            "working_max_side": self.working_max_side,
-            "background": list(self.background_providers),
-            "model": str(self.model_path) if self.model_path else self.model_variant,
-            "model_input": [self.model_input_side, self.model_resampling],
-            "segmenter": self.segmenter,
-            "garment_models": sorted(GARMENT_MODEL_PINS.values()),
-            "min_garment_pixels": self.min_garment_pixels,
-            # Not whether a key is set: only the expand function holds it, and ingest computes this.
-            # Whether a generator can be called at all: a result made without one is final for this
-            # configuration, and configuring a key starts another cache.
-            "expand": [self.expand_policy.value, self.generator, self.expand_prompt, self.expand_generation_enabled()],
-            "models": [self.gemini_model, self.openai_model],
-            "output": [self.output_format, self.thumbnail_side],
-        }
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
     def expand_generation_enabled(self) -> bool:
         if self.expand_policy is ExpandPolicy.NEVER:

@@ -74,6 +74,3 @@ def results_prefix(user_id: str, cloth_id: str, job_id: str) -> str:
 def cache_prefix(cache_key: str) -> str:
     return f"cache/{cache_key}/"
 
-
-def cache_key_for(content_sha256: str, settings_fingerprint: str) -> str:
-    return hashlib.sha256(f"{content_sha256}:{settings_fingerprint}".encode()).hexdigest()[:32]

@@ -21,6 +21,7 @@ from shared.documents import ProgressEvent, ResultDocument
 from shared.http.status import job_status
 from shared.layout import job_id_for, results_prefix, upload_key
 from shared.messages import Category, ImageType, Job, JobRequest
+from shared.stages.cache import fingerprint
 from tests.conftest import configure
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.removebg import FakeRemoveBg
@@ -416,4 +417,4 @@ def test_without_a_generator_a_result_is_final_until_one_is_configured(settings)
     without = configure(settings, expand_policy="auto", gemini_api_key=None)
     with_key = configure(settings, expand_policy="auto", gemini_api_key="a-key")
     assert not without.expand_generation_enabled() and with_key.expand_generation_enabled()
-    assert without.fingerprint() != with_key.fingerprint()
+    assert fingerprint(without) != fingerprint(with_key)

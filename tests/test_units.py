@@ -18,8 +18,10 @@ from shared.config import Settings
 from shared.errors import InvalidObjectPath
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter, crop_padding
 from shared.runtime.events import from_cloud_event_data, job_request_from_notification
-from shared.runtime.job_state import claim, join_garment, joined_garments, mark_published
+from shared.runtime.job_end import claim, mark_published
 from shared.runtime.webhook import sign, verify
+from shared.stages.cache import fingerprint
+from shared.stages.garment_join import join_garment, joined_garments
 
 
 def cutout_from(mask: np.ndarray) -> Image.Image:
@@ -135,7 +137,7 @@ def test_configuration_refuses_bad_values(monkeypatch):
         with pytest.raises(ValidationError):
             Settings()
         monkeypatch.delenv(name)
-    assert Settings().fingerprint() != Settings(working_max_side=1000).fingerprint()
+    assert fingerprint(Settings()) != fingerprint(Settings(working_max_side=1000))
 
 
 def test_upload_metadata_carries_the_users_picks():

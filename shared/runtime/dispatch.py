@@ -17,7 +17,6 @@ from shared.adapters.bus import Bus
 from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, TransientError
 from shared.messages import Job, StageMessage, decode
 from shared.runtime import job_end, trace
-from shared.runtime.job_state import ended
 from shared.runtime.outcomes import OutcomeRecords
 from shared.stages.context import StageContext, StageOutcome, delivery_scope
 from shared.topology import Topology
@@ -91,8 +90,9 @@ class Dispatcher:
     def _run_stage(self, stage: ModuleType, stage_name: str, message: StageMessage, deadline: float,
                    claimer: str) -> StageOutcome:
         try:
-            with delivery_scope(deadline, claimer):
-                return stage.run(message, self.ctx)
+            with delivery_scope(deadline):
+                # The stage claims nothing: an ending it returns is run here only if this delivery wins the job's end.
+                return job_end.finish(stage.run(message, self.ctx), message.job, self.ctx.store, claimer)
         except PermanentError as error:
             return self.failure(message.job, error, claimer, message.timings)
         except TransientError:
@@ -134,7 +134,7 @@ class Dispatcher:
         for follow_up in outcome.next:
             self.bus.publish(next_topic, follow_up.to_json(), {"jobId": job.job_id})
         ending = self._publish_result(outcome, _claimer(stage_name, message))
-        if ending or not ended(self.ctx.store, job.job_id):
+        if ending or not job_end.ended(self.ctx.store, job.job_id):
             self._publish_progress(outcome, job)  # a stale delivery of an ended job reports nothing
 
     def _publish_progress(self, outcome: StageOutcome, job: Job) -> None:

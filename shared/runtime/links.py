@@ -7,7 +7,7 @@ from __future__ import annotations
 from shared.adapters.blobstore import BlobStore
 from shared.documents import ResultDocument
 from shared.layout import results_prefix
-from shared.runtime.trace import each
+from shared.parallel import each
 
 MAX_PARALLEL_SIGNATURES = 8
 

@@ -6,7 +6,7 @@ storage and publish call (count and ms), out of the delivery's whole time (`tota
 
 The function's handler opens a hop; the store and the bus a function is built with are wrapped in
 `Timed`, which adds each call's time to the open hop. Calls made on worker threads count when the
-thread runs in the delivery's context (`each` runs calls that way); their times add up, so storage
+thread runs in the delivery's context (shared/parallel.py's `each` runs calls that way); their times add up, so storage
 time may exceed the wall time when writes overlap.
 """
 
@@ -15,15 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar, copy_context
+from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Iterator, TypeVar
 
 log = logging.getLogger("closet.trace")
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 class Hop:
@@ -148,16 +146,6 @@ class Timed:
 def timed(inner: T, kind: str) -> T:
     """`inner`, timed as `kind`; typed as what it wraps, since it answers every call `inner` does."""
     return Timed(inner, kind)  # type: ignore[return-value]
-
-
-def each(call: Callable[[T], R], items: Iterable[T], *, limit: int = 8) -> list[R]:
-    """`call(item)` for every item at once (storage calls, link signatures: each a round trip), on
-    threads that run in this delivery's context so the open hop counts their calls. Results in the
-    items' order; the first failure is raised."""
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
-        futures = [pool.submit(copy_context().run, call, item) for item in items]
-        return [future.result() for future in futures]
 
 
 def _ms_since(started: float) -> float:

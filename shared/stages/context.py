@@ -1,4 +1,5 @@
-"""What every stage is given (settings, storage, providers) and what it gives back."""
+"""What every stage is given (settings, storage, providers) and what it gives back. The stage layer
+imports nothing of the runtime (shared/runtime/): the runtime calls stages, never the other way."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from shared.adapters.blobstore import BlobStore
 from shared.config import Settings
 from shared.documents import ProgressEvent, ResultDocument
 from shared.messages import StageMessage
-from shared.runtime.job_state import claim
 
 if TYPE_CHECKING:  # the images live in shared/stages/images.py (Pillow): functions without images never load it
     from shared.stages.images import WorkImages
@@ -23,19 +23,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Delivery:
-    """The message being handled: when its function's request times out, and who may end its job."""
+    """The message being handled: when its function's request times out."""
 
     deadline: float  # time.monotonic()
-    claimer: str
 
 
 _DELIVERY: ContextVar[Delivery | None] = ContextVar("delivery", default=None)
 
 
 @contextmanager
-def delivery_scope(deadline: float, claimer: str) -> Iterator[None]:
+def delivery_scope(deadline: float) -> Iterator[None]:
     """Set by the dispatcher around a stage's run (per thread, so parallel garments don't mix)."""
-    token = _DELIVERY.set(Delivery(deadline, claimer))
+    token = _DELIVERY.set(Delivery(deadline))
     try:
         yield
     finally:
@@ -58,12 +57,6 @@ class StageContext:
         delivery = _DELIVERY.get()
         return 600.0 if delivery is None else delivery.deadline - time.monotonic()
 
-    def claim_end(self, job_id: str) -> bool:
-        """Whether this delivery may end the job (shared/runtime/job_state.py): claimed before any
-        output is written, so a job that another delivery ended is left alone."""
-        delivery = _DELIVERY.get()
-        return claim(self.store, job_id, delivery.claimer if delivery else "local")
-
     def once(self, name: str, load: Callable[[], T]) -> T:
         """What a stage loads once per process (a model session, a client): each stage names and
         builds its own, so a function imports only its own stage's providers."""
@@ -75,8 +68,13 @@ class StageContext:
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """What a stage asks its transport to publish."""
+    """What a stage asks its transport to publish.
+
+    A stage that would end the job gives its `ending` (which writes the outputs and returns the
+    result document) instead of a `result`: the runtime runs it only if this delivery wins the job's
+    end (shared/runtime/job_end.py), and keeps `progress` only then."""
 
     next: tuple[StageMessage, ...] = ()
     progress: tuple[ProgressEvent, ...] = ()
     result: ResultDocument | None = None
+    ending: Callable[[], ResultDocument] | None = None

@@ -1,6 +1,7 @@
-"""Stage 5, deliver: joins a job's garments and, when the last one is in, encodes the outputs, builds
-the result document and keeps it in the cache. The document is written and published where every
-job ends, shared/runtime/job_end.py.
+"""Stage 5, deliver: joins a job's garments and, when the last one is in, returns the job's ending:
+encoding the outputs, building the result document and keeping it in the cache. The runtime runs the
+ending only for the delivery that wins the job's end, and writes and publishes the document where
+every job ends (shared/runtime/job_end.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from shared.documents import ExpandedItem, ProgressStep, ResultDocument, Segment
 from shared.layout import results_prefix
 from shared.media.image_io import CONTENT_TYPES, encode, thumbnail_webp
 from shared.messages import GarmentDone
-from shared.runtime import cache
-from shared.runtime.job_state import join_garment, joined_garments
-from shared.runtime.progress import progress
+from shared.stages import cache
 from shared.stages.context import StageContext, StageOutcome
+from shared.stages.garment_join import join_garment, joined_garments
+from shared.stages.progress import progress
 
 accepts, emits = GarmentDone, None
 
@@ -33,15 +34,16 @@ def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
     joined = progress(job, ProgressStep.EXPANDING, 50 + EXPAND_SHARE * count // message.item_count)
     if count < message.item_count:
         return StageOutcome(progress=(joined,) if added else ())
-    # Every garment is in. Parallel last garments may all see that: the one that claims the job's end
-    # finishes it (a retry of that same delivery too); the others stop here.
-    if not ctx.claim_end(job.job_id):
-        return StageOutcome()
-    garments = [GarmentDone.model_validate_json(raw) for raw in joined_garments(ctx.store, job.job_id)]
-    document = finish(garments, ctx)
+    # Every garment is in. Parallel last garments may all see that: the one that wins the job's end
+    # runs the ending (a retry of that same delivery too); the others stop there.
+
+    def ending() -> ResultDocument:
+        garments = [GarmentDone.model_validate_json(raw) for raw in joined_garments(ctx.store, job.job_id)]
+        return finish(garments, ctx)
+
     return StageOutcome(
         progress=(joined, progress(job, ProgressStep.EXPANDED), progress(job, ProgressStep.COMPLETED)),
-        result=document,
+        ending=ending,
     )
 
 
@@ -95,8 +97,8 @@ def finish(garments: list[GarmentDone], ctx: StageContext) -> ResultDocument:
         upload_generation=job.upload_generation, uploaded_at=job.uploaded_at,
         timings=timings, providers={**primary.providers, "deliver": fmt},
     )
-    if settings.cache_enabled and not any(g.degraded for g in garments):
-        cache.save(store, primary.cache_key, document)  # the model's view; the pick is this job's alone
+    # The model's view is kept; the pick is this job's alone.
+    cache.save(store, settings, primary.cache_key, document, degraded=any(g.degraded for g in garments))
     return document.with_pick(job.category_hint)
 
 

@@ -1,20 +1,20 @@
-"""Stage 1, ingest: the uploaded bytes in, a normalised working image out (or a cache hit)."""
+"""Stage 1, ingest: the uploaded bytes in, a normalised working image out (or, on a cache hit, the
+job's ending: serving the cached result, which the runtime runs if this delivery wins the job's end)."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from shared.adapters.blobstore import BlobNotFound
 from shared.adapters.blobstore.base import OUTPUT_MARKER
 from shared.documents import ProgressStep
 from shared.errors import InvalidObjectPath, UploadNotFound
-from shared.layout import UPLOAD_METADATA, cache_key_for, work_key
+from shared.layout import UPLOAD_METADATA, work_key
 from shared.media.image_io import check_byte_size, normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
-from shared.runtime import cache
-from shared.runtime.progress import progress
+from shared.stages import cache
 from shared.stages.context import StageContext, StageOutcome
+from shared.stages.progress import progress
 
 accepts, emits = JobRequest, IngestDone
 
@@ -31,16 +31,10 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     except BlobNotFound:
         raise UploadNotFound() from None
     job = with_upload_choices(job, info.metadata)
-    # The cache is keyed by the bytes (and what the upload asks for), so a repeat upload is served
-    # before anything is decoded.
-    kind = job.image_type.value if job.image_type else "auto"  # not said: the segment stage decides
-    cache_key = cache_key_for(hashlib.sha256(upload.data).hexdigest(), f"{kind}:{settings.fingerprint()}")
-    entry = cache.lookup(ctx.store, cache_key) if settings.cache_enabled else None
-    if entry is not None:
-        if not ctx.claim_end(job.job_id):
-            return StageOutcome()  # the job has already ended
-        hit = cache.serve(ctx.store, cache_key, entry, job, {"ingest": _ms_since(started)})
-        return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),), result=hit)
+    cached = cache.lookup(ctx.store, settings, upload.data, job.image_type)  # before anything is decoded
+    if cached.entry is not None:
+        return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),),
+                            ending=lambda: cached.serve(job, {"ingest": _ms_since(started)}))
 
     image = normalise(
         upload.data,
@@ -56,7 +50,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     timings["ingest"] = _ms_since(started)
     done = IngestDone(
         job=job, attempt=request.attempt, timings=timings, providers={},
-        working_image=working, cache_key=cache_key, width=image.image.width, height=image.image.height,
+        working_image=working, cache_key=cached.key, width=image.image.width, height=image.image.height,
     )
     return StageOutcome(next=(done,), progress=(progress(job, ProgressStep.REMOVING_BACKGROUND),))
 

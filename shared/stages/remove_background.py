@@ -11,8 +11,8 @@ from shared.layout import work_key
 from shared.media import matting
 from shared.messages import CutoutDone, IngestDone
 from shared.providers.background import BackgroundChain, build_background_chain
-from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+from shared.stages.progress import progress
 
 accepts, emits = IngestDone, CutoutDone
 

@@ -11,8 +11,8 @@ from shared.errors import NoGarmentFound
 from shared.layout import work_key
 from shared.messages import CutoutDone, GarmentFound
 from shared.providers.segmentation import Segmenter, build_segmenter
-from shared.runtime.progress import progress
 from shared.stages.context import StageContext, StageOutcome
+from shared.stages.progress import progress
 
 accepts, emits = CutoutDone, GarmentFound
 
