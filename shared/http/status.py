@@ -6,11 +6,10 @@ is stateless and reads the answer from storage instead:
 * finished: `results/{userId}/{clothId}/{jobId}/result.json` exists (written when the job's end is
   published, shared/runtime/job_end.py) -> `completed` or `failed`, with the result document, its
   links signed afresh for this answer;
-* in flight: every stage records its outcome, including the very progress events it published, at
-  `work/{jobId}/outcomes/{stage}[-{item}].json` before publishing (shared/runtime/outcomes.py). The furthest
-  of those events is the job's progress, at the app's percentages (10 removing background, 30
-  analysing, 50 analysed, 50-70 one per garment, 95 done); the expand outcomes, which publish no
-  event, show as EXPANDING at 50;
+* in flight: every stage records its outcome, including the very progress events it published, before
+  publishing; the outcome records (shared/runtime/outcomes.py) answer the furthest of those events,
+  which is the job's progress at the app's percentages (10 removing background, 30 analysing, 50
+  analysed, 50-70 one per garment, 95 done; while garments are expanded, EXPANDING at 50);
 * not started yet (the upload's notification is still on its way): `processing`, QUEUED, 0 %.
 
     GET ?userId=1&clothId=42&jobId=4649fe8a7779b6ded96a
@@ -30,7 +29,6 @@ page on another origin can poll; the bearer token, not the origin, is what prote
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Literal
 
@@ -38,13 +36,13 @@ from pydantic import Field
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore
 from shared.config import get_settings
-from shared.documents import STEP_PERCENT, ProgressEvent, ProgressStep, ResultDocument
+from shared.documents import STEP_PERCENT, ProgressStep, ResultDocument
 from shared.errors import HttpErrorCode, InvalidObjectPath
 from shared.http.common import HttpError, authorize, cors_headers
-from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix, work_key
+from shared.layout import is_id, job_id_for, parse_upload_key, results_prefix
 from shared.messages import Frozen
 from shared.runtime.links import signed
-from shared.topology import load as load_topology
+from shared.runtime.outcomes import OutcomeRecords
 
 _GENERATION = re.compile(r"[0-9]{1,20}")
 
@@ -86,53 +84,21 @@ def job_status(store: BlobStore, user_id: str, cloth_id: str, job_id: str, *, ow
             return _answer(job_id, "completed", 100, "COMPLETED", document)
         return _answer(job_id, "failed", 100, "FAILED", document)
 
-    keys = store.list(work_key(job_id, ""))
-    outcomes = [k for k in keys if k.startswith(work_key(job_id, "outcomes/")) and k.endswith(".json")
-                and not k.endswith(".lease.json")]
-    furthest = max((_stage_rank(k) for k in outcomes), default=-1)
-    events: list[ProgressEvent] = []
-    for key in outcomes:
-        if _stage_rank(key) < furthest - 1:
-            continue  # earlier stages' events cannot be the furthest
-        try:
-            record = json.loads(store.read(key).data)
-            events.extend(ProgressEvent.model_validate_json(p) for p in record.get("progress", []))
-        except (BlobNotFound, ValueError):
-            continue
-    if events:
-        if any(e.user_id != user_id or e.cloth_id != cloth_id for e in events):
+    progress = OutcomeRecords(store).progress(job_id)
+    if progress.latest is not None:
+        if progress.owners != {(user_id, cloth_id)}:
             # Another user's (or cloth's) job: the same answer as an unknown one.
             raise HttpError(HttpErrorCode.NOT_FOUND, "no such job")
-        best = max(events, key=lambda e: e.progress_percentage)
-        step, percent = best.current_step.value, best.progress_percentage
-        if furthest == load_topology().stage_names.index("expand") and step == "ANALYZED":
-            step = "EXPANDING"  # expand publishes no event of its own
-        if best.status == "FAILED":
+        step, percent = progress.latest.current_step.value, progress.latest.progress_percentage
+        if progress.latest.status == "FAILED":
             return _answer(job_id, "failed", percent, step)  # the failed result.json follows at once
         return _answer(job_id, "processing", min(percent, 99), step)
-    if keys and owner_known:  # ingest is writing
+    if progress.started and owner_known:  # ingest is writing
         step = ProgressStep.REMOVING_BACKGROUND
         return _answer(job_id, "processing", STEP_PERCENT[step], step.value)
-    if owner_known or keys:
+    if owner_known or progress.started:
         return _answer(job_id, "processing", 0, "QUEUED")
     raise HttpError(HttpErrorCode.NOT_FOUND, "no such job (yet)")
-
-
-def _stage_rank(key: str) -> int:
-    name = key.rsplit("/", 1)[-1].removesuffix(".json").split("-", 1)[0]
-    return load_topology().stage_names.index(name) if name in load_topology().stage_names else -1
-
-
-def upload_generation(store: BlobStore, key: str) -> int | None:
-    """The upload's current generation, from its metadata only (never the photo's bytes) on GCS."""
-    client, buckets = getattr(store, "client", None), getattr(store, "buckets", None)
-    if client is not None and buckets and hasattr(client, "bucket"):
-        blob = client.bucket(buckets["uploads"]).get_blob(key)
-        return None if blob is None else int(blob.generation)
-    try:
-        return store.read(key).generation
-    except BlobNotFound:
-        return None
 
 
 def resolve(store: BlobStore, params) -> JobStatus:
@@ -153,7 +119,7 @@ def resolve(store: BlobStore, params) -> JobStatus:
         if generation and not _GENERATION.fullmatch(generation):
             raise HttpError(HttpErrorCode.INVALID_REQUEST, "invalid: generation")
         if not generation:
-            found = upload_generation(store, object_key)
+            found = OutcomeRecords(store).upload_generation(object_key)
             if found is None:
                 raise HttpError(HttpErrorCode.NOT_FOUND, "no such upload")
             generation = str(found)
