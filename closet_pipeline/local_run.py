@@ -55,7 +55,7 @@ class LocalPipeline:
                  webhook: Callable[[bytes], object] | None = None) -> None:
         """`webhook` (e.g. `WebhookSender(...).send`) is called with each result document, from its
         own subscription on the results topic, its links signed for that delivery, as the webhook
-        function does in the cloud (shared/runtime/webhook_function.py)."""
+        function does in the cloud (shared/runtime/entry/subscriber.py)."""
         self.keep_work = keep_work  # keep intermediates and outcome records after a job (tests)
         self.store = store if isinstance(store, BlobStore) else LocalFolderBlobStore(store)
         self.images = MemoryWorkImages()

@@ -246,7 +246,7 @@ def test_a_webhook_delivery_after_the_links_lifetime_hands_over_links_that_work(
     from functions_framework.event_conversion import background_event_to_cloud_event
 
     from shared.runtime.webhook import WebhookFailed
-    from shared.runtime.webhook_function import webhook_function
+    from shared.runtime.entry.subscriber import webhook_function
     from shared.topology import declaration
 
     now = [time.time()]

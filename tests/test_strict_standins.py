@@ -115,7 +115,7 @@ def test_the_handler_reads_delivery_attempt_from_the_raw_push_body(caplog):
     import flask
     from functions_framework.event_conversion import background_event_to_cloud_event
 
-    from shared.runtime.push import pushed_handler
+    from shared.runtime.entry.push import pushed_handler
 
     caplog.set_level(logging.INFO, logger="closet.trace")
     seen = []

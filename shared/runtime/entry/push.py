@@ -1,7 +1,6 @@
 """What every Pub/Sub-pushed function shares: its CloudEvent handler (decode the push, log one `hop`
 line per delivery, warm up or handle the message; raising makes Pub/Sub redeliver). Each kind of
-entry point builds on this: shared/runtime/functions.py (the stages), failure_handler.py,
-webhook_function.py."""
+pushed entry point builds on this: stage.py, upload.py, failure_handler.py, subscriber.py."""
 
 from __future__ import annotations
 

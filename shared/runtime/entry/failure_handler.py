@@ -3,8 +3,8 @@ ends its job as failed. It handles no image, so it never loads Pillow or numpy."
 
 from __future__ import annotations
 
+from shared.runtime.entry.push import pushed_handler
 from shared.runtime.instance import dispatcher
-from shared.runtime.push import pushed_handler
 
 
 def dead_letter_function():

@@ -10,10 +10,10 @@ import time
 
 from shared.config import get_settings
 from shared.documents import ResultDocument
+from shared.runtime.entry.push import pushed_handler
 from shared.runtime.events import PushedMessage
 from shared.runtime.links import signed
 from shared.runtime.logs import configure_logging
-from shared.runtime.push import pushed_handler
 from shared.runtime.webhook import WebhookSender
 from shared.topology import function_timeout_s
 
