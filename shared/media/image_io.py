@@ -80,10 +80,26 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
     if not data:
         raise EmptyFile()
     check_byte_size(len(data), max_bytes)
+    image = _open(data)
+    width, height = image.size  # from the header: nothing is decoded yet
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels.")
+    if min(width, height) < min_side:
+        raise ImageTooSmall(f"The image is {width}x{height} pixels; each side needs at least {min_side}.")
+    source_format = image.format or "unknown"
+    image = _decode(image, max_side)
+    if float(np.asarray(image.resize((64, 64))).std()) < FLAT_STDDEV:
+        raise NoGarmentFound("The photo is a single flat colour: no garment is in view.")
+    image.info.clear()  # nothing of the original's metadata travels on
+    return NormalisedImage(image, source_format, (width, height))
+
+
+def _open(data: bytes) -> Image.Image:
+    """The image with its header read (nothing decoded yet), or the refusal that says why not."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         if _ACCEPTED_SIGNATURE.match(data[:16]):
             raise CorruptImage("The image is damaged or incomplete and cannot be read.") from None
@@ -96,13 +112,10 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
         log.info("unreadable image header: %s", exc)
         raise CorruptImage("The image's header is damaged, so it cannot be read.") from None
 
-    width, height = image.size  # from the header: nothing is decoded yet
-    if width * height > max_pixels:
-        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels.")
-    if min(width, height) < min_side:
-        raise ImageTooSmall(f"The image is {width}x{height} pixels; each side needs at least {min_side}.")
-    source_format = image.format or "unknown"
 
+def _decode(image: Image.Image, max_side: int) -> Image.Image:
+    """Decoded at most `max_side` on its longer side, upright, opaque RGB in sRGB."""
+    width, height = image.size
     try:
         scale = min(1.0, max_side / max(width, height))
         target = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -132,11 +145,7 @@ def normalise(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, ma
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         log.info("undecodable image: %s", exc)
         raise CorruptImage("The image is damaged or incomplete and cannot be read.") from None
-
-    if float(np.asarray(image.resize((64, 64))).std()) < FLAT_STDDEV:
-        raise NoGarmentFound("The photo is a single flat colour: no garment is in view.")
-    image.info.clear()  # nothing of the original's metadata travels on
-    return NormalisedImage(image, source_format, (width, height))
+    return image
 
 
 def _reduce(image: Image.Image, factor: int) -> Image.Image:
