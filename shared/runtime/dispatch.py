@@ -17,8 +17,8 @@ from shared.adapters.bus import Bus
 from shared.errors import InvalidMessage, PermanentError, PipelineError, RetriesExhausted, TransientError
 from shared.messages import Job, StageMessage, decode
 from shared.runtime import job_end, trace
-from shared.runtime.outcomes import OutcomeRecords
-from shared.stages.context import StageContext, StageOutcome, delivery_scope
+from shared.runtime.outcomes import OutcomeRecords, StageOutcome
+from shared.stages.context import StageContext, delivery_scope
 from shared.topology import Topology
 from shared.topology import load as load_topology
 

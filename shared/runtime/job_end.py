@@ -1,6 +1,6 @@
 """How a job ends, whichever way it ends: the one place that claims the job's end, writes
 `result.json` and publishes the result. Stages only return outcomes; an outcome that would end the
-job (`StageOutcome.ending`) is finished here, after the claim.
+job (`Outcome.ending`) is finished here, after the claim.
 
 The claim (`work/{jobId}/final.json`): whoever creates it may end the job, once. A job ends with a
 success or a failure, never both, and never twice; `work/{jobId}/published.json` records that its
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 
 from shared.adapters.blobstore import BlobNotFound, BlobStore, PreconditionFailed
 from shared.adapters.blobstore.base import OUTPUT_MARKER
@@ -23,7 +22,8 @@ from shared.documents import ProgressStep, ResultDocument
 from shared.errors import PipelineError, StorageUnavailable
 from shared.layout import results_prefix, work_key
 from shared.messages import Job
-from shared.stages.context import StageOutcome
+from shared.runtime.outcomes import StageOutcome
+from shared.stages.context import Outcome
 from shared.stages.progress import progress
 from shared.topology import Topology
 
@@ -79,15 +79,16 @@ def ended(store: BlobStore, job_id: str) -> bool:
 
 
 # -- the endings --------------------------------------------------------------------------------
-def finish(outcome: StageOutcome, job: Job, store: BlobStore, claimer: str) -> StageOutcome:
-    """A stage's outcome with its ending done, if it has one and this delivery wins the job's end:
-    claimed before the ending writes any output, so a job another delivery ended is left alone."""
+def finish(outcome: Outcome, job: Job, store: BlobStore, claimer: str) -> StageOutcome:
+    """What a stage returned, as this delivery records and publishes it: with an ending, only if this
+    delivery wins the job's end, claimed before the ending writes any output, so a job another
+    delivery ended is left alone."""
     if outcome.ending is None:
-        return outcome
+        return StageOutcome(next=outcome.next, progress=outcome.progress)
     if not claim(store, job.job_id, claimer):
         log.info("job already ended; %s's ending dropped", claimer, extra={"jobId": job.job_id})
         return StageOutcome()
-    return replace(outcome, result=outcome.ending(), ending=None)
+    return StageOutcome(next=outcome.next, progress=outcome.progress, result=outcome.ending())
 
 
 def failed(job: Job, error: PipelineError, store: BlobStore, claimer: str, timings: dict[str, int] | None = None,

@@ -25,11 +25,20 @@ from shared.documents import ProgressEvent, ProgressStep, ResultDocument
 from shared.errors import InProgress
 from shared.layout import work_key
 from shared.messages import StageMessage
-from shared.stages.context import StageOutcome
 from shared.topology import load as load_topology
 
 JSON = "application/json"
 _STEPS = list(ProgressStep)
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What one delivery recorded and publishes: the stage's messages and progress events and, when
+    the delivery ended the job (shared/runtime/job_end.py), its result document."""
+
+    next: tuple[StageMessage, ...] = ()
+    progress: tuple[ProgressEvent, ...] = ()
+    result: ResultDocument | None = None
 
 
 @dataclass(frozen=True)

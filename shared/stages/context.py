@@ -67,14 +67,13 @@ class StageContext:
 
 
 @dataclass(frozen=True)
-class StageOutcome:
-    """What a stage asks its transport to publish.
+class Outcome:
+    """What a stage returns: the messages for the next stage and the progress events to publish.
 
     A stage that would end the job gives its `ending` (which writes the outputs and returns the
-    result document) instead of a `result`: the runtime runs it only if this delivery wins the job's
-    end (shared/runtime/job_end.py), and keeps `progress` only then."""
+    result document): the runtime runs it only if this delivery wins the job's end
+    (shared/runtime/job_end.py), and publishes `progress` only then. The stage claims nothing."""
 
     next: tuple[StageMessage, ...] = ()
     progress: tuple[ProgressEvent, ...] = ()
-    result: ResultDocument | None = None
     ending: Callable[[], ResultDocument] | None = None

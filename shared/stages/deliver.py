@@ -19,7 +19,7 @@ from shared.layout import results_prefix
 from shared.media.image_io import CONTENT_TYPES, encode, thumbnail_webp
 from shared.messages import GarmentDone
 from shared.stages import cache
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import Outcome, StageContext
 from shared.stages.garment_join import join_garment, joined_garments
 from shared.stages.progress import progress
 
@@ -28,12 +28,12 @@ accepts, emits = GarmentDone, None
 EXPAND_SHARE = 20  # the app's bar moves from 50 to 70 % while garments come in
 
 
-def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
+def run(message: GarmentDone, ctx: StageContext) -> Outcome:
     job = message.job
     added, count = join_garment(ctx.store, job.job_id, message.item_index, message.model_dump_json())
     joined = progress(job, ProgressStep.EXPANDING, 50 + EXPAND_SHARE * count // message.item_count)
     if count < message.item_count:
-        return StageOutcome(progress=(joined,) if added else ())
+        return Outcome(progress=(joined,) if added else ())
     # Every garment is in. Parallel last garments may all see that: the one that wins the job's end
     # runs the ending (a retry of that same delivery too); the others stop there.
 
@@ -41,7 +41,7 @@ def run(message: GarmentDone, ctx: StageContext) -> StageOutcome:
         garments = [GarmentDone.model_validate_json(raw) for raw in joined_garments(ctx.store, job.job_id)]
         return finish(garments, ctx)
 
-    return StageOutcome(
+    return Outcome(
         progress=(joined, progress(job, ProgressStep.EXPANDED), progress(job, ProgressStep.COMPLETED)),
         ending=ending,
     )

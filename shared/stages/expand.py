@@ -19,7 +19,7 @@ from shared.errors import PipelineError, ProviderFailed
 from shared.layout import work_key
 from shared.messages import GarmentDone, GarmentFound
 from shared.providers.generation import Generator, build_generator
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import Outcome, StageContext
 
 accepts, emits = GarmentFound, GarmentDone
 
@@ -58,7 +58,7 @@ def generator(ctx: StageContext) -> Generator | None:
 RESERVE_S = 5.0
 
 
-def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
+def run(message: GarmentFound, ctx: StageContext) -> Outcome:
     started = time.perf_counter()
     settings = ctx.settings
     wanted, reason = needs_generation(message, settings.expand_policy, settings.expand_small_side)
@@ -84,7 +84,7 @@ def run(message: GarmentFound, ctx: StageContext) -> StageOutcome:
             log.exception("expand provider %s failed unexpectedly", provider)
             note = f"kept the crop: the generative provider failed ({type(exc).__name__})"
     fields = message.model_dump(exclude={"timings", "providers"})
-    return StageOutcome(next=(GarmentDone(
+    return Outcome(next=(GarmentDone(
         **fields,
         timings={**message.timings, "expand": round((time.perf_counter() - started) * 1000)},
         providers={**message.providers, "expand": provider},

@@ -13,13 +13,13 @@ from shared.layout import UPLOAD_METADATA, work_key
 from shared.media.image_io import check_byte_size, normalise
 from shared.messages import Category, ImageType, IngestDone, Job, JobRequest
 from shared.stages import cache
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import Outcome, StageContext
 from shared.stages.progress import progress
 
 accepts, emits = JobRequest, IngestDone
 
 
-def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
+def run(request: JobRequest, ctx: StageContext) -> Outcome:
     started = time.perf_counter()
     job, settings = request.job, ctx.settings
     try:  # exactly the version the notification named: an overwrite is another job, never mixed in
@@ -33,7 +33,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
     job = with_upload_choices(job, info.metadata)
     cached = cache.lookup(ctx.store, settings, upload.data, job.image_type)  # before anything is decoded
     if cached.entry is not None:
-        return StageOutcome(progress=(progress(job, ProgressStep.COMPLETED),),
+        return Outcome(progress=(progress(job, ProgressStep.COMPLETED),),
                             ending=lambda: cached.serve(job, {"ingest": _ms_since(started)}))
 
     image = normalise(
@@ -52,7 +52,7 @@ def run(request: JobRequest, ctx: StageContext) -> StageOutcome:
         job=job, attempt=request.attempt, timings=timings, providers={},
         working_image=working, cache_key=cached.key, width=image.image.width, height=image.image.height,
     )
-    return StageOutcome(next=(done,), progress=(progress(job, ProgressStep.REMOVING_BACKGROUND),))
+    return Outcome(next=(done,), progress=(progress(job, ProgressStep.REMOVING_BACKGROUND),))
 
 
 def with_upload_choices(job: Job, metadata: dict[str, str]) -> Job:

@@ -11,7 +11,7 @@ from shared.layout import work_key
 from shared.media import matting
 from shared.messages import CutoutDone, IngestDone
 from shared.providers.background import BackgroundChain, build_background_chain
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import Outcome, StageContext
 from shared.stages.progress import progress
 
 accepts, emits = IngestDone, CutoutDone
@@ -21,7 +21,7 @@ def chain(ctx: StageContext) -> BackgroundChain:
     return ctx.once("background", lambda: build_background_chain(ctx.settings))
 
 
-def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
+def run(message: IngestDone, ctx: StageContext) -> Outcome:
     started = time.perf_counter()
     job = message.job
     image = ctx.images.get(message.working_image)
@@ -39,7 +39,7 @@ def run(message: IngestDone, ctx: StageContext) -> StageOutcome:
         cutout=key,
         cache_key=message.cache_key,
     )
-    return StageOutcome(
+    return Outcome(
         next=(done,),
         progress=(progress(job, ProgressStep.BACKGROUND_REMOVED), progress(job, ProgressStep.ANALYZING)),
     )

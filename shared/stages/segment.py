@@ -11,7 +11,7 @@ from shared.errors import NoGarmentFound
 from shared.layout import work_key
 from shared.messages import CutoutDone, GarmentFound
 from shared.providers.segmentation import Segmenter, build_segmenter
-from shared.stages.context import StageContext, StageOutcome
+from shared.stages.context import Outcome, StageContext
 from shared.stages.progress import progress
 
 accepts, emits = CutoutDone, GarmentFound
@@ -21,7 +21,7 @@ def segmenter(ctx: StageContext) -> Segmenter:
     return ctx.once("segmenter", lambda: build_segmenter(ctx.settings))
 
 
-def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
+def run(message: CutoutDone, ctx: StageContext) -> Outcome:
     started = time.perf_counter()
     job = message.job
     cutout = ctx.images.get(message.cutout)
@@ -47,7 +47,7 @@ def run(message: CutoutDone, ctx: StageContext) -> StageOutcome:
     messages = tuple(
         GarmentFound(job=job, attempt=message.attempt, timings=timings, providers=providers, **fields) for fields in found
     )
-    return StageOutcome(next=messages, progress=(progress(job, ProgressStep.ANALYZED),))
+    return Outcome(next=messages, progress=(progress(job, ProgressStep.ANALYZED),))
 
 
 def warm_up(ctx: StageContext) -> None:
