@@ -8,7 +8,6 @@ remove.bg's local fake stands in for IS-Net where the model is not the point, so
 from __future__ import annotations
 
 import base64
-
 import json
 import threading
 import time
@@ -245,8 +244,8 @@ def test_a_webhook_delivery_after_the_links_lifetime_hands_over_links_that_work(
     import flask
     from functions_framework.event_conversion import background_event_to_cloud_event
 
-    from shared.runtime.webhook import WebhookFailed
     from shared.runtime.entry.subscriber import webhook_function
+    from shared.runtime.webhook import WebhookFailed
     from shared.topology import declaration
 
     now = [time.time()]
