@@ -73,6 +73,17 @@ def mark_published(store: BlobStore, job_id: str, claimer: str) -> None:
     store.create(_published_key(job_id), body, content_type=JSON, metadata=OUTPUT_MARKER)
 
 
+def holds(store: BlobStore, job_id: str, claimer: str) -> bool:
+    """Whether `claimer` still holds the job's end and its result is not out yet (a dead-letter
+    take-over may have happened since it claimed). Reads only: the claim was made by `finish` or
+    `failed` before the result existed."""
+    try:
+        current = json.loads(store.read(_claim_key(job_id)).data)
+    except BlobNotFound:
+        return False
+    return current.get("claimer") == claimer and not store.exists(_published_key(job_id))
+
+
 def ended(store: BlobStore, job_id: str) -> bool:
     """Whether the job's end has been claimed (so stale deliveries must not report progress)."""
     return store.exists(_claim_key(job_id))
@@ -110,12 +121,12 @@ def failed(job: Job, error: PipelineError, store: BlobStore, claimer: str, timin
 
 def publish(document: ResultDocument, store: BlobStore, bus: Bus, topology: Topology, claimer: str) -> ResultDocument | None:
     """Write result.json and publish the result, if this claimer still holds the job's end and has not
-    published it yet (a redelivery forwarding a recorded result checks here; a dead-letter take-over
-    may have happened meanwhile); returns what was published. Both name the job's files (relative to
+    published it yet (a redelivery forwarding a recorded result checks here too); returns what was
+    published. Both name the job's files (relative to
     its results folder), never links: links are signed when the result is handed out
     (shared/runtime/links.py: each status answer, each webhook delivery), so none expires while
     Pub/Sub is still retrying."""
-    if not claim(store, document.job_id, claimer):
+    if not holds(store, document.job_id, claimer):
         return None
     prefix = results_prefix(document.user_id, document.cloth_id, document.job_id)
     store.write(prefix + "result.json", document.to_json(), content_type="application/json", metadata=OUTPUT_MARKER)
