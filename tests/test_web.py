@@ -40,6 +40,7 @@ from shared.documents import ProgressEvent, ProgressStep, ResultDocument
 from shared.http import status as job_status
 from shared.http.common import HttpError
 from shared.layout import job_id_for
+from shared.runtime.outcomes import OutcomeRecords
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
 SECRET = "web-test-secret"
@@ -87,6 +88,7 @@ def test_status_follows_the_recorded_outcomes():
     assert (state.current_step, state.progress_percentage) == ("EXPANDING", 50)
     _outcome(store, job, "deliver-1", _event(job, ProgressStep.EXPANDING, 60))
     assert job_status.job_status(store, "u1", "c1", job).progress_percentage == 60
+    assert OutcomeRecords(store).stages_done(job) == ["ingest", "remove_background", "segment", "expand", "deliver"]
 
     # Somebody else asking with this job id: the same answer as for an unknown job.
     for user, cloth in (("intruder", "c1"), ("u1", "other")):
