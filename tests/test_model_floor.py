@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from closet_pipeline import fetch_model
 from shared.errors import ModelUnavailable
 from shared.media import model_weights
 from shared.providers.background import local_isnet
@@ -31,10 +32,10 @@ def derived_side(settings) -> int:
 def test_derived_graph_is_the_pinned_one(settings):
     """fetch-model's derivation is deterministic and gives the bytes whose sha256 is pinned."""
     side = derived_side(settings)
-    source = model_weights.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
-    data = model_weights.reshape(source, side)
+    source = fetch_model.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
+    data = fetch_model.reshape(source, side)
     assert hashlib.sha256(data).hexdigest() == model_weights.DERIVED_SHA256[(settings.model_variant, side)]
-    assert model_weights.reshape(source, side) == data
+    assert fetch_model.reshape(source, side) == data
 
 
 def test_derived_graph_checksum_is_checked_at_load(tmp_path, settings):
@@ -54,7 +55,7 @@ def test_sides_that_do_not_scale_exactly_are_refused():
 
 def test_a_graph_of_another_side_is_refused(settings):
     """A 1024 graph run at another side would fail deep in onnxruntime; say which setting is wrong."""
-    published = model_weights.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
+    published = fetch_model.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
     remover = LocalIsnetRemover(published, settings.onnx_threads, side=640)
     with pytest.raises(ModelUnavailable, match="CLOSET_MODEL_INPUT_SIDE is 640"):
         remover.mask(Image.new("RGB", (64, 64)))
@@ -70,7 +71,7 @@ def test_default_keeps_the_ccp_foreground(settings, ccp_photo):
     (small, 1024, LANCZOS) within 0.01 (the 30-photo gate in docs/floor.md is 0.005 on the mean)."""
     photo, truth = ccp_photo
     default = np.asarray(LocalIsnetRemover.from_settings(settings).mask(photo)) >= 128
-    published = model_weights.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
+    published = fetch_model.fetch(settings.model_dir, settings.model_variant, log=lambda _: None)
     today = np.asarray(LocalIsnetRemover(published, settings.onnx_threads, resampling="lanczos").mask(photo)) >= 128
     assert iou(today, truth) > 0.9, f"the published graph's IoU {iou(today, truth):.4f}"
     assert iou(default, truth) >= iou(today, truth) - 0.01, (iou(default, truth), iou(today, truth))

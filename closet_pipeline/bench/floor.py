@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from closet_pipeline import fetch_model
 from closet_pipeline.bench.matting_quality import CCP, EXAMPLES, REMBG, MaskCache, iou
 from closet_pipeline.train.splits import photos
 from shared.config import Settings
@@ -71,7 +72,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 
 def remover_for(settings: Settings, variant: str, side: int, resampling: str) -> LocalIsnetRemover:
-    path = model_weights.fetch(settings.model_dir, variant, side, log=lambda _: None)
+    path = fetch_model.fetch(settings.model_dir, variant, side, log=lambda _: None)
     return LocalIsnetRemover(path, settings.onnx_threads, side, resampling)
 
 

@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from closet_pipeline.bench.matting_quality import CCP
+from closet_pipeline.fetch_model import fetch
 from closet_pipeline.train.splits import photos
 from shared.config import Settings
-from shared.media import model_weights
 from shared.providers.background.local_isnet import LocalIsnetRemover
 
 
@@ -80,7 +80,7 @@ def quantize(out: Path, side: int, count: int) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     settings = Settings()
-    medium = model_weights.fetch(settings.model_dir, "medium", side, log=print)
+    medium = fetch(settings.model_dir, "medium", side, log=print)
     out.mkdir(parents=True, exist_ok=True)
     fp32 = widen(medium, out / f"medium-{side}-fp32.onnx")
     target = out / f"medium-{side}-qdq.onnx"
