@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "dev":
-        from closet_pipeline.dev.topology import run_dev
+        from closet_pipeline.dev.commands import run_dev
 
         return run_dev()
     if args.command == "upload":
-        from closet_pipeline.dev.topology import run_upload
+        from closet_pipeline.dev.commands import run_upload
 
         return run_upload(args.photo, args.user, args.cloth, file_name=args.name, gcs=args.gcs, pubsub=args.pubsub,
                           project=args.project, timeout=args.timeout, category=args.category,

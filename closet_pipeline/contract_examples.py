@@ -60,7 +60,7 @@ def _call(url: str, method: str = "GET", body: dict | None = None, token: str | 
 
 def _drain(topo, subscription: str) -> list:
     out = []
-    while batch := topo.pull(subscription, timeout=5, max_messages=100):
+    while batch := topo.pubsub.pull(subscription, timeout=5, max_messages=100):
         out.extend(json.loads(m.data) for m in batch)
     return out
 
@@ -73,7 +73,7 @@ def record(folder: Path) -> None:
            "CLOSET_UPLOAD_URL_SECRET": UPLOAD_SECRET, "CLOSET_EXPAND_POLICY": "never"}
     files: dict[str, object] = {}
     with LocalTopology(env) as topo:
-        taps = {name: topo.add_pull_subscription(topic, f"examples-{name}")
+        taps = {name: topo.pubsub.add_pull_subscription(topic, f"examples-{name}")
                 for name, topic in (("results", topo.results_topic), ("progress", topo.progress_topic))}
         upload, status = topo.functions["upload_url"], topo.functions["status"]
         request = {"userId": "1", "clothId": "42", "fileName": "t-shirt.jpg", "contentType": "image/jpeg",

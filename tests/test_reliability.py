@@ -28,7 +28,6 @@ import pytest
 
 from closet_pipeline.adapters.memory import MemoryBlobStore
 from closet_pipeline.dev.soak import base_photos, run_soak, variant
-from closet_pipeline.dev.topology import LocalTopology
 from closet_pipeline.local_run import LocalPipeline, MemoryWorkImages, all_stages
 from shared.adapters.bus.base import Bus
 from shared.config import Settings
@@ -44,6 +43,7 @@ from tests.conftest import configure
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.removebg import TIMEOUT, FakeRemoveBg
 from tests.polling import wait_until
+from tests.topology_helpers import TopologyUnderTest
 
 TSHIRT = "0702f1cb-0096-491e-9267-ee4f3c331fe6.jpg"
 PANTS = "ba9cd233-fff5-44f2-8569-b6ba0667d6a9.jpg"
@@ -363,7 +363,7 @@ def topo(receiver, provider):
     # so a duplicated message can run beside its original.
     env = {"THREADS": "4", "CLOSET_WEBHOOK_URL": receiver.url, "CLOSET_EXPAND_POLICY": "never",
            "CLOSET_BACKGROUND_PROVIDERS": "removebg,local", "CLOSET_REMOVEBG_URL": provider.url, **SECRETS}
-    topology = LocalTopology(env)
+    topology = TopologyUnderTest(env)
     try:
         topology.start()
         topology.rb_tap = topology.add_pull_subscription(topology.topic_of("remove_background"), "rel-tap-rb")
@@ -388,7 +388,7 @@ def fresh_photo(topo, index: int) -> bytes:
     return variant(topo.photos[index % len(topo.photos)], 1000 + index, topo.salt)
 
 
-def log_lines(topo: LocalTopology, function: str, job_id: str | None = None, message: str | None = None) -> list[dict]:
+def log_lines(topo: TopologyUnderTest, function: str, job_id: str | None = None, message: str | None = None) -> list[dict]:
     lines = []
     for raw in topo.function_log(function).splitlines():
         try:
@@ -400,12 +400,12 @@ def log_lines(topo: LocalTopology, function: str, job_id: str | None = None, mes
     return lines
 
 
-def result_objects(topo: LocalTopology, document: ResultDocument) -> set[str]:
+def result_objects(topo: TopologyUnderTest, document: ResultDocument) -> set[str]:
     prefix = results_prefix(document.user_id, document.cloth_id, document.job_id)
     return {key.removeprefix(prefix) for key in topo.list_objects("results", prefix)}
 
 
-def job_state(topo: LocalTopology, job_id: str) -> tuple[list[int], dict]:
+def job_state(topo: TopologyUnderTest, job_id: str) -> tuple[list[int], dict]:
     """The garments joined (their marker indices) and the job's final claim."""
     client = topo.storage_client()
     prefix = work_key(job_id, "garments/")
@@ -415,7 +415,7 @@ def job_state(topo: LocalTopology, job_id: str) -> tuple[list[int], dict]:
     return garments, final
 
 
-def assert_one_clean_result(topo: LocalTopology, receiver: Receiver, job_id: str, document: ResultDocument) -> None:
+def assert_one_clean_result(topo: TopologyUnderTest, receiver: Receiver, job_id: str, document: ResultDocument) -> None:
     """One result on the topic, one verified webhook call, exactly the expected files in the job's
     own results folder, each garment joined once, the job's end claimed and published."""
     assert len(topo.results_for(job_id)) == 1, [d.job_id for d in topo.results_for(job_id)]

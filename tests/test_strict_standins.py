@@ -32,11 +32,12 @@ from google.api_core import exceptions as gexc
 from closet_pipeline.dev.keys import generate_service_account_info
 from closet_pipeline.dev.strict_gcs import Refusal, check_signed_url
 from closet_pipeline.dev.strict_push import PushFront
-from closet_pipeline.dev.topology import TOPOLOGY_JSON, LocalTopology
+from closet_pipeline.dev.topology import TOPOLOGY_JSON
 from shared.documents import ProgressEvent, ProgressStep, ResultDocument
 from shared.runtime.webhook import HEADER, verify
 from tests.fakes.http import FakeHttpServer, Reply
 from tests.polling import wait_until
+from tests.topology_helpers import TopologyUnderTest
 
 DATA = Path(__file__).parent / "data"
 ENVELOPE = json.loads((DATA / "pubsub" / "emulator_push_envelope.json").read_text())
@@ -213,7 +214,7 @@ def topo(emulator_tools, receiver, tmp_path_factory):
     env = {"CLOSET_WEBHOOK_URL": receiver.url + "/hook", "CLOSET_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "CLOSET_EXPAND_POLICY": "never", "CLOSET_BACKGROUND_PROVIDERS": "local",
            "CLOSET_UPLOAD_URL_SECRET": "strict-upload-secret"}
-    topology = LocalTopology(env, topology_file=copy)
+    topology = TopologyUnderTest(env, topology_file=copy)
     assert topology.strict, "the stand-ins are strict by default"
     try:
         topology.start()
@@ -231,7 +232,7 @@ def logs_on_failure(request):
         print(request.getfixturevalue("topo").log_tails(40))
 
 
-def _client(topo: LocalTopology, listener: str):
+def _client(topo: TopologyUnderTest, listener: str):
     from shared.adapters.blobstore.gcs import storage_client
 
     return storage_client(topo.project, emulator=f"http://127.0.0.1:{topo.front_ports[listener]}")
@@ -314,7 +315,7 @@ def test_publishing_to_a_topic_not_declared_is_refused(topo, monkeypatch):
     from shared.adapters.bus.pubsub import ALLOWED_TOPICS_ENV, PubSubBus
     from shared.errors import TransientError
 
-    allowed = topo._function_env("segment")[ALLOWED_TOPICS_ENV]
+    allowed = topo.function_env("segment")[ALLOWED_TOPICS_ENV]
     assert set(allowed.split(",")) == {topo.topic_of("expand"), topo.progress_topic, topo.results_topic}
     monkeypatch.setenv(ALLOWED_TOPICS_ENV, allowed)
     bus = PubSubBus(topo.project)

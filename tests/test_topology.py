@@ -24,11 +24,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from closet_pipeline.bench.hops import read_hops
-from closet_pipeline.dev.topology import LocalTopology
 from shared.documents import ResultDocument
 from shared.layout import job_id_for
 from shared.runtime.webhook import HEADER, verify
 from tests.polling import wait_until
+from tests.topology_helpers import TopologyUnderTest
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
 WEBHOOK_SECRET = "topology-test-secret"
@@ -99,7 +99,7 @@ def topo(webhook):
         "CLOSET_UPLOAD_URL_SECRET": UPLOAD_SECRET,
         "CLOSET_EXPAND_POLICY": "never",  # no generative provider here
     }
-    topology = LocalTopology(env)
+    topology = TopologyUnderTest(env)
     try:
         topology.start()
         # A tap on the segment topic: test_duplicate_stage_message re-publishes one of its messages.
@@ -123,7 +123,7 @@ def _get(url: str) -> bytes:
         return response.read()
 
 
-def _log_lines(topo: LocalTopology, function: str, job_id: str | None = None, message: str | None = None) -> list[dict]:
+def _log_lines(topo: TopologyUnderTest, function: str, job_id: str | None = None, message: str | None = None) -> list[dict]:
     lines = []
     for raw in topo.function_log(function).splitlines():
         try:
@@ -315,7 +315,7 @@ def test_same_bytes_again_is_a_cache_hit(topo, webhook):
     assert "remove_background" not in _log_lines_jobs(topo, job.job_id)
 
 
-def _log_lines_jobs(topo: LocalTopology, job_id: str) -> set[str]:
+def _log_lines_jobs(topo: TopologyUnderTest, job_id: str) -> set[str]:
     """The functions that logged 'stage done' for a job."""
     return {s["name"] for s in topo.stages if _log_lines(topo, s["name"], job_id, "stage done")}
 
@@ -376,7 +376,7 @@ def test_a_function_served_from_a_broken_zip_fails_the_topology(breakage, tmp_pa
         else:
             _drop_line(folder / "requirements.txt", "httpx==")
 
-    topology = LocalTopology({"CLOSET_WEBHOOK_URL": "http://127.0.0.1:9/hook", "CLOSET_WEBHOOK_SECRET": "s"},
+    topology = TopologyUnderTest({"CLOSET_WEBHOOK_URL": "http://127.0.0.1:9/hook", "CLOSET_WEBHOOK_SECRET": "s"},
                              watch=False, only=["webhook"], prepare=prepare, workdir=tmp_path / "topology")
     with pytest.raises(Exception) as failure:
         topology.start()

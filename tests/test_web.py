@@ -5,7 +5,7 @@ endpoint (shared/http/status.py, functions/status) and the dev web server (close
 * the module on its own, in Chromium through a tiny test page: resize sizes, EXIF orientation, kept
   transparency, the fallback to the original; the upload's exact headers and bounded retries, and
   followJob's polling (requests answered by Playwright's routing, no server);
-* the demo page against the local topology (LocalTopology: emulators + every function): a fixture
+* the demo page against the local topology (TopologyUnderTest: emulators + every function): a fixture
   photo, a 12 MP portrait photo stored sideways with EXIF orientation 6, and a HEIC Chromium cannot
   decode go through to a result shown on the page; what reached the bucket is read back. A screenshot
   of each finished page is saved under the test's tmp dir and, when CLOSET_SCREENSHOT_DIR is set, there.
@@ -33,7 +33,6 @@ from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from closet_pipeline.adapters.memory import MemoryBlobStore
 from closet_pipeline.dev.tools import chromium
-from closet_pipeline.dev.topology import LocalTopology
 from closet_pipeline.dev.web import DevWeb
 from shared.config import get_settings
 from shared.documents import ProgressEvent, ProgressStep, ResultDocument
@@ -41,6 +40,7 @@ from shared.http import status as job_status
 from shared.http.common import HttpError
 from shared.layout import job_id_for
 from shared.runtime.outcomes import OutcomeRecords
+from tests.topology_helpers import TopologyUnderTest
 
 PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
 SECRET = "web-test-secret"
@@ -475,7 +475,7 @@ def test_follow_job_polls_until_the_result(browser, static_web):
 # == the demo page against the local topology ======================================================
 @pytest.fixture(scope="module")
 def topo():
-    topology = LocalTopology({"CLOSET_UPLOAD_URL_SECRET": SECRET, "CLOSET_EXPAND_POLICY": "never"})
+    topology = TopologyUnderTest({"CLOSET_UPLOAD_URL_SECRET": SECRET, "CLOSET_EXPAND_POLICY": "never"})
     try:
         topology.start()
         topology.publish(topology.topic_of("remove_background"), b"{}", {"warmup": "true"})  # load IS-Net now

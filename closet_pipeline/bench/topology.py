@@ -41,7 +41,7 @@ def _ms(started: float) -> float:
 def _memory(topo) -> dict[str, dict]:
     configured = {spec.name: spec.memory for spec in topo.specs}  # as declared (shared/topology.json)
     return {name: {"peak_mb": group_peak_rss_mb(pid), "configured": configured.get(name)}
-            for name, pid in topo.function_pids().items()}
+            for name, pid in topo.servers.pids().items()}
 
 
 def _cpu(topo) -> dict[str, float]:
@@ -60,12 +60,12 @@ def _cold_after_warm_up(topo, run_job: Callable[[], dict]) -> dict:
     stages = [stage["name"] for stage in topo.stages]
     warmed_before = {name: _warm_ups(topo, name) for name in stages}
     for name in stages:
-        topo.kill_function(name)
+        topo.servers.kill(name)
     for name in stages:
-        topo.restart_function(name)
+        topo.servers.restart(name)
     begin = time.perf_counter()
     for stage in topo.stages:
-        topo.publish(stage["topic"], b"{}", {WARMUP_ATTRIBUTE: "true"})
+        topo.pubsub.publish(stage["topic"], b"{}", {WARMUP_ATTRIBUTE: "true"})
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while any(_warm_ups(topo, name) <= warmed_before[name] for name in stages):
         if time.monotonic() > deadline:
@@ -76,7 +76,7 @@ def _cold_after_warm_up(topo, run_job: Callable[[], dict]) -> dict:
 
 def _warm_ups(topo, name: str) -> int:
     """Warm-up messages the function has handled (its hop lines)."""
-    return sum(1 for h in read_hops({name: topo.function_log(name)}) if h.get("warmUp") and "raised" not in h)
+    return sum(1 for h in read_hops({name: topo.servers.log(name)}) if h.get("warmUp") and "raised" not in h)
 
 
 def _finish_times(topo, job_ids: set[str], begin: float, timeout_s: float) -> dict[str, float]:
@@ -119,7 +119,7 @@ def measure_topology(photos_by_size: dict[int, list[PhonePhoto]], *, runs: int, 
                 "result_at": result_at}
 
     def hops(jobs: list[dict]) -> list[dict]:
-        logged = read_hops({name: topo.function_log(name) for name in topo.functions})
+        logged = read_hops({name: topo.servers.log(name) for name in topo.functions})
         order = [stage["name"] for stage in topo.stages]
         paths = [job_path(logged, j["job_id"], order, j["uploaded_at"], j["result_at"]) for j in jobs]
         return [asdict(row) for row in median_rows(paths)]

@@ -167,7 +167,7 @@ class _ResultTap:
         self.arrivals: dict[str, list[tuple[float, dict]]] = {}
         self.cond = threading.Condition()
         self.client = pubsub_v1.SubscriberClient()
-        self.path = topo.add_pull_subscription(topo.results_topic, name)
+        self.path = topo.pubsub.add_pull_subscription(topo.results_topic, name)
         self.future = self.client.subscribe(self.path, self._on_message)
 
     def _on_message(self, message) -> None:
@@ -211,7 +211,8 @@ class _Duplicator:
         self.client = pubsub_v1.SubscriberClient()
         self.paths, self.futures = [], []
         for stage in topo.stages:
-            path = topo.add_pull_subscription(stage["topic"], f"soak-dup-{stage['name'].replace('_', '-')}-{run}")
+            name = f"soak-dup-{stage['name'].replace('_', '-')}-{run}"
+            path = topo.pubsub.add_pull_subscription(stage["topic"], name)
             self.paths.append(path)
             self.futures.append(self.client.subscribe(path, lambda m, t=stage["topic"]: self._copy(t, m)))
 
@@ -219,7 +220,7 @@ class _Duplicator:
         message.ack()
         if message.attributes.get(self.MARK):  # a copy is not copied again (a warm-up copy only warms)
             return
-        self.topo.publish(topic, message.data, {**dict(message.attributes), self.MARK: "1"})
+        self.topo.pubsub.publish(topic, message.data, {**dict(message.attributes), self.MARK: "1"})
         with self.lock:
             self.count += 1
 
@@ -439,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         print("starting the topology (emulators and functions on 127.0.0.1) ...", file=sys.stderr, flush=True)
         topo.start()
         for stage in topo.stages:
-            topo.publish(stage["topic"], b"{}", {"warmup": "true"})
+            topo.pubsub.publish(stage["topic"], b"{}", {"warmup": "true"})
         report = run_soak(topo, count=args.count, over_s=args.over, fresh=args.fresh, distinct=args.distinct,
                           timeout_s=args.timeout, webhook=webhook, many=args.many, duplicate=not args.no_duplicate)
     except TopologyError as exc:
