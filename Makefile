@@ -55,13 +55,18 @@ package: model
 clean:
 	rm -rf out build .pytest_cache
 
-# Retrain both garment models from ../shared/datasets with fixed seeds, rewrite their ONNX files, pins
-# and MODELS.md (about 50 min of training on 2 shared cores, then 10 min of measuring; MODELS.md has the times).
+# Retrain both garment models from ../shared (datasets and pretrained weights) with fixed seeds, rewrite
+# their ONNX files and pins, measure the parser options, sweep the rules on the validation parts and
+# regenerate MODELS.md. Checkpoints after every epoch in ~/.cache/closet-pipeline/training (or
+# $CLOSET_TRAINING_DIR): run it again after an interruption and it resumes. A GPU is used when present.
 .PHONY: models
 models: model
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
 	$(BIN)/python -m closet_pipeline.train.train_classifier
 	$(BIN)/python -m closet_pipeline.train.train_parser
+	$(BIN)/python -m closet_pipeline.train.cutouts --part validation --part test --part train
+	$(BIN)/python -m closet_pipeline.train.isnet_head
+	$(BIN)/python -m closet_pipeline.train.thresholds
 	$(BIN)/python -m closet_pipeline.train.evaluate --out MODELS.md
 
 bench: model

@@ -1,84 +1,75 @@
-"""The one mapping from every label source to the app's categories (TOP, BOTTOM, SHOES, ACC).
+"""The wardrobe's vocabulary: every item label the app receives, with its category, in one table.
 
-Label sources: the clothing dataset's fine labels (what the classifier says), the Clothing
-Co-Parsing (CCP) set's 59 labels (what the parser was trained from) and SegFormer-clothes labels
-(what the segformer-http service says). Training, evaluation, the segment stage and the benchmarks
-all read them from here.
+An item is named by a *kind* (what the parser tells apart in a photo of a person: outerwear, top,
+dress, skirt, pants, shorts, shoes, bag, hat, belt, scarf, glasses, accessory) or by a finer label of
+that kind (a t-shirt is a top, a blazer is outerwear) where the classifier knows one. Both paths, the
+single garment and the worn outfit, name items from this table only.
+
+A dress (and a jumpsuit or romper) is one item of category TOP: it is worn where a top is, from the
+shoulders down, and the app's outfits pair it with shoes and accessories the way they pair a top;
+splitting it into a top and a bottom would give the user two halves of one garment.
+
+How the training sets' labels (the clothing dataset's 18, CCP's 59) map onto this vocabulary is
+training's business: `closet_pipeline/train/label_maps.py`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from shared.messages import Category
 
-# The clothing dataset's labels, in the classifier's output order (never reorder: the shipped model
-# was trained on these indices).
-CLOTHING_LABELS: tuple[str, ...] = (
-    "T-Shirt", "Longsleeve", "Shirt", "Polo", "Undershirt", "Blouse", "Top", "Body", "Hoodie", "Blazer",
-    "Outwear", "Dress", "Pants", "Shorts", "Skirt", "Shoes", "Hat", "Other",
+
+@dataclass(frozen=True)
+class ItemLabel:
+    name: str  # what the result document says
+    category: Category
+    kind: str  # the parser class this label is a name of (itself, for a kind)
+
+
+_TOP, _BOTTOM, _SHOES, _ACC = Category.TOP, Category.BOTTOM, Category.SHOES, Category.ACC
+
+# The classifier's output order: never reorder without retraining (`make models`).
+VOCABULARY: tuple[ItemLabel, ...] = (
+    ItemLabel("outerwear", _TOP, "outerwear"),  # coat, jacket, cardigan, cape, vest
+    ItemLabel("blazer", _TOP, "outerwear"),
+    ItemLabel("top", _TOP, "top"),  # blouse, any other top
+    ItemLabel("t-shirt", _TOP, "top"),
+    ItemLabel("longsleeve", _TOP, "top"),
+    ItemLabel("shirt", _TOP, "top"),
+    ItemLabel("polo", _TOP, "top"),
+    ItemLabel("tank-top", _TOP, "top"),
+    ItemLabel("bodysuit", _TOP, "top"),
+    ItemLabel("hoodie", _TOP, "top"),
+    ItemLabel("sweater", _TOP, "top"),  # jumper, sweatshirt
+    ItemLabel("dress", _TOP, "dress"),
+    ItemLabel("jumpsuit", _TOP, "dress"),  # romper, overalls
+    ItemLabel("skirt", _BOTTOM, "skirt"),
+    ItemLabel("pants", _BOTTOM, "pants"),  # jeans, leggings
+    ItemLabel("shorts", _BOTTOM, "shorts"),
+    ItemLabel("shoes", _SHOES, "shoes"),  # all footwear; a pair is one item
+    ItemLabel("bag", _ACC, "bag"),  # purse, wallet
+    ItemLabel("hat", _ACC, "hat"),
+    ItemLabel("belt", _ACC, "belt"),
+    ItemLabel("scarf", _ACC, "scarf"),
+    ItemLabel("glasses", _ACC, "glasses"),  # sunglasses
+    ItemLabel("accessory", _ACC, "accessory"),  # gloves, tie, any other
 )
-CLOTHING_CATEGORIES: dict[str, Category] = {
-    **{label: Category.TOP for label in ("T-Shirt", "Longsleeve", "Shirt", "Polo", "Undershirt", "Blouse", "Top",
-                                         "Body", "Hoodie", "Blazer", "Outwear", "Dress")},
-    **{label: Category.BOTTOM for label in ("Pants", "Shorts", "Skirt")},
-    "Shoes": Category.SHOES,
-    "Hat": Category.ACC,
-    "Other": Category.ACC,
-}
+LABELS: tuple[str, ...] = tuple(item.name for item in VOCABULARY)
+BY_NAME: dict[str, ItemLabel] = {item.name: item for item in VOCABULARY}
 
-# CCP labels that are garments; every other CCP label (null, skin, hair, small jewellery, underwear,
-# socks, stockings, tights) is no item.
-CCP_CATEGORIES: dict[str, Category] = {
-    **{label: Category.TOP for label in ("blazer", "blouse", "bodysuit", "cape", "cardigan", "coat", "dress", "hoodie",
-                                         "jacket", "jumper", "romper", "shirt", "suit", "sweater", "sweatshirt",
-                                         "t-shirt", "top", "vest")},
-    **{label: Category.BOTTOM for label in ("jeans", "leggings", "pants", "shorts", "skirt")},
-    **{label: Category.SHOES for label in ("boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes",
-                                           "sneakers", "wedges")},
-    **{label: Category.ACC for label in ("accessories", "bag", "belt", "hat", "purse", "scarf", "sunglasses",
-                                         "glasses", "tie", "wallet", "gloves")},
-}
-
-# The parser's classes, in its output order. "body" is the wearer: skin, face, and what is worn on
-# the body but is no item (underwear, socks, stockings, tights).
-PARSER_CLASSES: tuple[str, ...] = ("background", "body", "hair", "top", "bottom", "shoes", "accessory")
-PARSER_CATEGORIES: dict[str, Category] = {
-    "top": Category.TOP, "bottom": Category.BOTTOM, "shoes": Category.SHOES, "accessory": Category.ACC,
-}
-# CCP labels the parser learns as the wearer; small jewellery is left out of training altogether
-# (too small to learn at the parser's resolution, and no item either way).
-CCP_WEARER = ("skin", "bra", "intimate", "panties", "swimwear", "socks", "stockings", "tights")
-CCP_IGNORED = ("bracelet", "earrings", "necklace", "ring", "watch")
-
-# SegFormer-clothes (ATR) labels, as the segformer-http service names them; anything else is ACC.
-SEGFORMER_CATEGORIES: dict[str, Category] = {
-    "upper-clothes": Category.TOP,
-    "dress": Category.TOP,
-    "pants": Category.BOTTOM,
-    "skirt": Category.BOTTOM,
-    "left-shoe": Category.SHOES,
-    "right-shoe": Category.SHOES,
-}
+# The parser's classes, in its output order: the wearer (skin: face, limbs, and what is worn but is
+# no item: underwear, socks, tights), hair, then every kind.
+WEARER_CLASSES: tuple[str, ...] = ("background", "skin", "hair")
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(item.kind for item in VOCABULARY))
+PARSER_CLASSES: tuple[str, ...] = WEARER_CLASSES + KINDS
 
 
-def clothing_category(label: str) -> Category:
-    """Category of one of the clothing dataset's labels; KeyError for a label it does not have."""
-    return CLOTHING_CATEGORIES[label]
+def category_of(label: str) -> Category:
+    """The category of a vocabulary label; KeyError for a name not in the vocabulary."""
+    return BY_NAME[label].category
 
 
-def ccp_class(label: str) -> str | None:
-    """The parser class a CCP label is trained as; None when it is left out of training."""
-    if label in CCP_CATEGORIES:
-        return {v: k for k, v in PARSER_CATEGORIES.items()}[CCP_CATEGORIES[label]]
-    if label == "null":
-        return "background"
-    if label == "hair":
-        return "hair"
-    if label in CCP_WEARER:
-        return "body"
-    if label in CCP_IGNORED:
-        return None
-    raise KeyError(f"unknown CCP label {label!r}")
-
-
-def segformer_category(label: str) -> Category:
-    return SEGFORMER_CATEGORIES.get(label.strip().lower().replace("_", "-").replace(" ", "-"), Category.ACC)
+def labels_of_kind(kind: str) -> tuple[str, ...]:
+    """The labels that name a kind (the kind first)."""
+    return tuple(item.name for item in VOCABULARY if item.kind == kind)

@@ -1,5 +1,6 @@
-"""The shipped garment models on real photos: categories and labels for single items, a worn outfit
-split into its garments, the path chosen by image type, the user's pick, and refused model files."""
+"""The shipped garment models on real photos: the wardrobe vocabulary, single garments named and kept
+whole, a worn outfit split into one item per garment with edges that follow the photo, the photo's
+kind, the user's pick, and refused model files."""
 
 from __future__ import annotations
 
@@ -7,30 +8,27 @@ import csv
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from shared.categories import (
-    CCP_CATEGORIES,
-    CLOTHING_CATEGORIES,
-    CLOTHING_LABELS,
-    ccp_class,
-    clothing_category,
-    segformer_category,
-)
+from closet_pipeline.train.label_maps import CCP_TO_LABEL, CLOTHING_TO_LABEL, ccp_class
+from shared.categories import BY_NAME, KINDS, LABELS, PARSER_CLASSES, VOCABULARY, category_of, labels_of_kind
 from shared.config import Settings
 from shared.documents import ResultDocument, SegmentedItem
 from shared.errors import ModelUnavailable
 from shared.media import matting
+from shared.media.guided_filter import upsample
 from shared.messages import Category, ImageType
 from shared.providers.background.local_isnet import LocalIsnetRemover
 from shared.providers.garments import weights
 from shared.providers.garments.classifier import GarmentClassifier
+from shared.providers.garments.parser import regions
 from shared.providers.segmentation import build_segmenter
 from tests.conftest import DATA
 
 CLOTHING = DATA / "clothing"
 CCP = DATA / "ccp"
 EXAMPLES = DATA.parents[1] / "examples"
+CCP_NAMES = [line.split("\t")[1] for line in (CCP / "labels.txt").read_text().strip().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -47,106 +45,158 @@ def cut_out():
     def cut(path) -> Image.Image:
         with Image.open(path) as opened:
             photo = opened.convert("RGB")
-        cutout = matting.cutout(photo, remover.mask(photo))  # as remove_background makes it
-        return cutout
+        return matting.cutout(photo, remover.mask(photo))  # as remove_background makes it
 
     return cut
 
 
-# -- the mappings (README "Categories") ------------------------------------------------------------
-
-def test_clothing_labels_map_to_the_issues_categories():
-    expected = {
-        Category.TOP: {"T-Shirt", "Longsleeve", "Shirt", "Polo", "Undershirt", "Blouse", "Top", "Body", "Hoodie",
-                       "Blazer", "Outwear", "Dress"},
-        Category.BOTTOM: {"Pants", "Shorts", "Skirt"},
-        Category.SHOES: {"Shoes"},
-        Category.ACC: {"Hat", "Other"},
-    }
-    assert {c: {label for label in CLOTHING_LABELS if clothing_category(label) is c} for c in Category} == expected
+def clothing_rows() -> list[dict]:
     with open(CLOTHING / "labels.csv") as handle:
-        assert {row["label"] for row in csv.DictReader(handle)} <= set(CLOTHING_CATEGORIES)
+        return list(csv.DictReader(handle))
 
 
-def test_every_ccp_label_is_a_category_or_no_item():
-    names = [line.split("\t")[1] for line in (CCP / "labels.txt").read_text().strip().splitlines()]
-    assert len(names) == 59
-    assert {c: {n for n in names if CCP_CATEGORIES.get(n) is c} for c in Category} == {
-        Category.TOP: {"blazer", "blouse", "bodysuit", "cape", "cardigan", "coat", "dress", "hoodie", "jacket", "jumper",
-                       "romper", "shirt", "suit", "sweater", "sweatshirt", "t-shirt", "top", "vest"},
-        Category.BOTTOM: {"jeans", "leggings", "pants", "shorts", "skirt"},
-        Category.SHOES: {"boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes", "sneakers", "wedges"},
-        Category.ACC: {"accessories", "bag", "belt", "hat", "purse", "scarf", "sunglasses", "glasses", "tie", "wallet",
-                       "gloves"},
-    }
-    # No item: the parser learns them as background, the wearer or hair, or not at all.
-    for name in ("null", "skin", "hair", "socks", "stockings", "tights", "bra", "necklace"):
-        assert ccp_class(name) in {"background", "body", "hair", None}
+# -- the vocabulary (README "Categories") ----------------------------------------------------------
+
+def test_the_vocabulary_names_every_kind_a_wardrobe_needs():
+    assert {"outerwear", "top", "dress", "skirt", "pants", "shorts", "shoes", "bag", "hat", "belt", "scarf",
+            "glasses"} <= set(KINDS)
+    assert len(set(LABELS)) == len(LABELS) and set(KINDS) <= set(LABELS)
+    assert PARSER_CLASSES[:3] == ("background", "skin", "hair") and PARSER_CLASSES[3:] == KINDS
+    assert {item.name: item.category for item in VOCABULARY if item.name == item.kind} == {
+        "outerwear": Category.TOP, "top": Category.TOP, "dress": Category.TOP, "skirt": Category.BOTTOM,
+        "pants": Category.BOTTOM, "shorts": Category.BOTTOM, "shoes": Category.SHOES, "bag": Category.ACC,
+        "hat": Category.ACC, "belt": Category.ACC, "scarf": Category.ACC, "glasses": Category.ACC,
+        "accessory": Category.ACC}
+    # A finer label belongs to its kind's category: a blazer is outerwear, a t-shirt a top.
+    assert all(category_of(item.name) is category_of(item.kind) for item in VOCABULARY)
+    assert labels_of_kind("outerwear") == ("outerwear", "blazer") and "t-shirt" in labels_of_kind("top")
+    with pytest.raises(KeyError):
+        category_of("spacesuit")
+
+
+def test_both_datasets_map_onto_the_vocabulary():
+    assert {row["label"] for row in clothing_rows()} <= set(CLOTHING_TO_LABEL)
+    assert set(CLOTHING_TO_LABEL.values()) <= set(BY_NAME) and set(CCP_TO_LABEL.values()) <= set(BY_NAME)
+    assert len(CCP_NAMES) == 59
+    trained_as = {name: ccp_class(name) for name in CCP_NAMES}
+    assert set(trained_as.values()) - {None} <= set(PARSER_CLASSES)
+    assert {trained_as[n] for n in ("coat", "jacket", "blazer", "cardigan")} == {"outerwear"}
+    assert {trained_as[n] for n in ("shirt", "blouse", "t-shirt", "sweater", "hoodie")} == {"top"}
+    assert {trained_as[n] for n in ("dress", "romper")} == {"dress"}
+    assert {trained_as[n] for n in ("jeans", "pants", "leggings")} == {"pants"}
+    assert {trained_as[n] for n in ("boots", "heels", "sneakers", "sandals")} == {"shoes"}
+    assert {trained_as[n] for n in ("bag", "purse")} == {"bag"} and trained_as["sunglasses"] == "glasses"
+    # Worn but no item, or too small to learn: skin, or out of training.
+    assert {trained_as[n] for n in ("skin", "socks", "tights", "stockings")} == {"skin"}
+    assert trained_as["necklace"] is None and trained_as["null"] == "background"
     with pytest.raises(KeyError):
         ccp_class("spacesuit")
 
 
-def test_segformer_labels_keep_their_mapping():
-    assert segformer_category("Upper-clothes") is Category.TOP and segformer_category("dress") is Category.TOP
-    assert segformer_category("skirt") is Category.BOTTOM and segformer_category("left_shoe") is Category.SHOES
-    assert segformer_category("bag") is Category.ACC
-
-
-# -- single items ----------------------------------------------------------------------------------
+# -- single garments -------------------------------------------------------------------------------
 
 def test_classifier_on_60_test_photos_meets_the_floor():
-    with open(CLOTHING / "labels.csv") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = clothing_rows()
     assert len(rows) == 60
-    crops = []
-    for row in rows:
-        with Image.open(CLOTHING / row["file"]) as photo:
-            crops.append(photo.convert("RGB"))
-    predictions = GarmentClassifier().classify(crops)
-    coarse = np.mean([p.category is clothing_category(r["label"]) for p, r in zip(predictions, rows)])
-    fine = np.mean([p.label == r["label"] for p, r in zip(predictions, rows)])
-    assert coarse >= 0.9, f"coarse accuracy {coarse:.3f} on 60 test photos"
-    assert fine >= 0.6, f"fine top-1 {fine:.3f} on 60 test photos"
-    assert all(0 <= p.confidence <= 1 and clothing_category(p.label) is p.category for p in predictions)
+    photos = [Image.open(CLOTHING / row["file"]).convert("RGB") for row in rows]
+    classifier = GarmentClassifier()
+    predictions = classifier.classify(photos)
+    truth = [CLOTHING_TO_LABEL[row["label"]] for row in rows]
+    coarse = np.mean([p.category is category_of(t) for p, t in zip(predictions, truth)])
+    fine = np.mean([p.label == t for p, t in zip(predictions, truth)])
+    assert coarse >= 0.93, f"coarse accuracy {coarse:.3f} on 60 test photos"
+    assert fine >= 0.75, f"label top-1 {fine:.3f} on 60 test photos"
+    assert all(0 <= p.confidence <= 1 and category_of(p.label) is p.category for p in predictions)
+    # None of these photos of single garments is taken for a worn outfit.
+    assert not any(classifier.shows_outfit(photo) for photo in photos)
 
 
-def test_a_single_item_photo_gets_category_label_and_confidence(segmenter, cut_out):
+def test_a_single_garment_comes_back_whole_and_named(segmenter, cut_out):
     result = segmenter.segment_photo(cut_out(EXAMPLES / "pants.jpg"), None)
-    assert result.image_type is ImageType.SINGLE_ITEM  # decided: nobody in the photo
-    largest = result.garments[0]
-    assert largest.category is Category.BOTTOM and largest.label in {"Pants", "Shorts", "Skirt"}
-    assert 0.5 <= largest.confidence <= 1
+    assert result.image_type is ImageType.SINGLE_ITEM  # decided: nobody wears it
+    (garment,) = result.garments
+    assert (garment.label, garment.category) == ("pants", Category.BOTTOM) and 0.5 <= garment.confidence <= 1
+
+
+def test_a_pair_of_shoes_is_one_item(segmenter, cut_out):
+    result = segmenter.segment_photo(cut_out(EXAMPLES / "shoes.jpg"), None)
+    assert result.image_type is ImageType.SINGLE_ITEM
+    assert [(g.label, g.category) for g in result.garments] == [("shoes", Category.SHOES)]
 
 
 # -- worn outfits ----------------------------------------------------------------------------------
 
-def test_a_worn_outfit_is_split_into_its_garments(segmenter, cut_out):
+def test_the_showcase_outfit_comes_back_as_its_five_garments(segmenter, cut_out):
+    """examples/ccp-outfit.jpg is CCP photo 0072: a jacket over a shirt, a skirt, boots and a bag."""
     truth = np.asarray(Image.open(CCP / "0072.png"))
-    names = [line.split("\t")[1] for line in (CCP / "labels.txt").read_text().strip().splitlines()]
-    wearer = np.isin(truth, [i for i, n in enumerate(names) if ccp_class(n) in {"body", "hair", "background"}])
-    result = segmenter.segment_photo(cut_out(CCP / "0072.jpg"), ImageType.FULL_BODY)
-    assert result.image_type is ImageType.FULL_BODY
-    categories = [g.category for g in result.garments]
-    assert Category.TOP in categories and Category.BOTTOM in categories, categories
+    no_item = np.isin(truth, [i for i, n in enumerate(CCP_NAMES) if ccp_class(n) in {"skin", "hair", "background"}])
+    result = segmenter.segment_photo(cut_out(EXAMPLES / "ccp-outfit.jpg"), None)
+    assert result.image_type is ImageType.FULL_BODY  # decided: a person wears them
+    kinds = [BY_NAME[g.label].kind for g in result.garments]
+    for kind in ("outerwear", "top", "skirt", "shoes", "bag"):
+        assert kinds.count(kind) == 1, (kind, [g.label for g in result.garments])
+    named = {BY_NAME[g.label].kind: g for g in result.garments}
+    assert named["outerwear"].category is Category.TOP and named["top"].category is Category.TOP
+    assert named["skirt"].category is Category.BOTTOM and named["shoes"].category is Category.SHOES
+    assert named["bag"].category is Category.ACC
     for garment in result.garments:
         left, top, right, bottom = garment.bbox
         solid = np.asarray(garment.crop.getchannel("A")) >= 128
-        # Mostly garment: an item of skin, hair or background would be mostly `wearer` in the truth.
-        assert wearer[top:bottom, left:right][solid].mean() < 0.5, (garment.label, garment.category)
-        assert garment.confidence is not None and clothing_category(garment.label) is garment.category
-    top = next(g for g in result.garments if g.category is Category.TOP)
-    bottom = next(g for g in result.garments if g.category is Category.BOTTOM)
-    assert top.bbox[1] < bottom.bbox[1]  # the top is above the bottom
-
-
-def test_auto_image_type_sees_the_person(segmenter, cut_out):
-    assert segmenter.segment_photo(cut_out(CCP / "0072.jpg"), None).image_type is ImageType.FULL_BODY
-    assert segmenter.segment_photo(cut_out(EXAMPLES / "t-shirt.jpg"), None).image_type is ImageType.SINGLE_ITEM
+        # No item is skin, hair or background: each is mostly garment in the truth.
+        assert no_item[top:bottom, left:right][solid].mean() < 0.5, garment.label
+        assert garment.confidence is not None and category_of(garment.label) is garment.category
+    assert named["outerwear"].bbox[1] < named["skirt"].bbox[1] < named["shoes"].bbox[1]
 
 
 def test_single_item_path_when_asked_even_for_a_person(segmenter, cut_out):
     result = segmenter.segment_photo(cut_out(CCP / "0072.jpg"), ImageType.SINGLE_ITEM)
     assert result.image_type is ImageType.SINGLE_ITEM and len(result.garments) >= 1
+
+
+def test_parts_of_one_kind_are_one_item_and_slivers_are_dropped():
+    labels = np.zeros((200, 100), np.int64)
+    skirt, shoes, top = (PARSER_CLASSES.index(k) for k in ("skirt", "shoes", "top"))
+    labels[100:140, 20:45] = skirt  # a skirt an arm cuts in two ...
+    labels[100:140, 50:80] = skirt
+    labels[180:195, 20:35] = shoes  # ... two shoes ...
+    labels[180:195, 60:75] = shoes
+    labels[20:90, 20:80] = top
+    labels[150:153, 90:93] = top  # ... and a 9-pixel sliver of "top" far from the top
+    refined = {c: (labels == c).astype(np.float32) for c in np.unique(labels)}
+    found = regions(labels, refined)
+    assert [r.kind for r in found] == ["top", "skirt", "shoes"]
+    assert found[0].mask.sum() == 70 * 60  # the sliver is no part of the top
+    assert found[1].mask.sum() == 40 * 55 and found[2].mask.sum() == 2 * 15 * 15
+
+
+def test_item_edges_follow_the_photo_not_the_coarse_map():
+    photo = Image.new("RGB", (400, 300), (30, 30, 30))
+    ImageDraw.Draw(photo).rectangle((203, 0, 399, 299), fill=(220, 220, 220))  # the photo's edge at x = 203
+    coarse = np.zeros((1, 75, 100), np.float32)  # a quarter of the photo's resolution, as the parser gives
+    coarse[0, :, 50:] = 1.0  # brought up bilinearly, its step crosses 0.5 at x = 200, 3 px off
+    refined = upsample(coarse, photo)[0]
+    edge = np.flatnonzero(refined[150] >= 0.5)[0]
+    assert abs(edge - 203) <= 1, edge
+    assert refined[150, 180] < 0.2 and refined[150, 230] > 0.8  # flat on both sides, no staircase
+
+
+def test_background_removal_asks_only_for_the_mask(monkeypatch):
+    remover = LocalIsnetRemover.from_settings(Settings())
+    session = remover._get_session()
+    asked = []
+    real_run = session.run
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(session, name)
+
+        def run(self, outputs, feed):
+            asked.append(outputs)
+            return real_run(outputs, feed)
+
+    monkeypatch.setattr(remover, "_get_session", lambda: Recording())
+    remover.mask(Image.new("RGB", (64, 48), (200, 10, 10)))
+    assert asked == [["output"]] and session.get_outputs()[0].name == "output" and len(session.get_outputs()) > 1
 
 
 # -- the user's pick -------------------------------------------------------------------------------
@@ -180,7 +230,6 @@ def test_a_model_file_with_another_sha256_is_refused(tmp_path):
         weights.verified(weights.PARSER, tmp_path / "nowhere")
 
 
-
 # -- through the whole pipeline --------------------------------------------------------------------
 
 def test_a_worn_outfit_through_the_pipeline_names_every_item(settings):
@@ -196,8 +245,9 @@ def test_a_worn_outfit_through_the_pipeline_names_every_item(settings):
         pipeline.close()
     assert doc.success and doc.image_type is ImageType.FULL_BODY
     items = doc.all_segmented_items
-    assert {Category.TOP, Category.BOTTOM} <= {item.category for item in items}
-    assert all(item.label and item.category and 0 < item.confidence <= 1 for item in items)
+    assert {Category.TOP, Category.BOTTOM, Category.SHOES, Category.ACC} <= {item.category for item in items}
+    assert all(item.label in BY_NAME and item.category is category_of(item.label) and 0 < item.confidence <= 1
+               for item in items)
     assert (doc.suggested_category, doc.segmentation_label) == (items[0].category, items[0].label)
     assert items == sorted(items, key=lambda item: item.area_pixels, reverse=True)
     assert picked.success and picked.suggested_category is Category.SHOES

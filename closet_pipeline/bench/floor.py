@@ -141,7 +141,7 @@ def session_rows(settings: Settings, path: Path, side: int, repeats: int) -> tup
             setattr(options, key, value)
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        wall, cpu = timed(lambda s=session, n=name: s.run(None, {n: tensor}), repeats)
+        wall, cpu = timed(lambda s=session, n=name: s.run(local_isnet.MASK_ONLY, {n: tensor}), repeats)
         rows.append(f"| session: {label} | {wall:.0f} | {cpu:.0f} |")
     with tempfile.TemporaryDirectory() as scratch:
         optimised = local_isnet.save_optimised(path, Path(scratch) / "model.ort-optimised.onnx")
@@ -160,7 +160,7 @@ def session_rows(settings: Settings, path: Path, side: int, repeats: int) -> tup
             session = onnxruntime.InferenceSession(str(model), local_isnet.session_options(settings.onnx_threads, optimise),
                                                    providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
-            wall, cpu = timed(lambda s=session, n=name: s.run(None, {n: tensor}), repeats)
+            wall, cpu = timed(lambda s=session, n=name: s.run(local_isnet.MASK_ONLY, {n: tensor}), repeats)
             rows.append(f"| {label} | {wall:.0f} | {cpu:.0f} |")
     return rows, load_ms
 

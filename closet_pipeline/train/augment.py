@@ -1,4 +1,7 @@
-"""Batched augmentation on tensors (one affine warp per photo, colour jitter), so 2 cores keep up."""
+"""Batched augmentation on tensors (one affine warp per photo, colour jitter), so 2 cores keep up.
+
+Random numbers come from a CPU generator (the same draws on any device); the work runs where the
+images are."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def random_affine(n: int, generator: torch.Generator, zoom: tuple[float, float],
 
 
 def warp(x: torch.Tensor, theta: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
@@ -36,7 +39,7 @@ def colour_jitter(x: torch.Tensor, generator: torch.Generator, strength: float =
     n = x.shape[0]
 
     def factor() -> torch.Tensor:
-        return torch.empty(n, 1, 1, 1).uniform_(1 - strength, 1 + strength, generator=generator)
+        return torch.empty(n, 1, 1, 1).uniform_(1 - strength, 1 + strength, generator=generator).to(x.device)
 
     x = x * factor()  # brightness
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -44,5 +47,5 @@ def colour_jitter(x: torch.Tensor, generator: torch.Generator, strength: float =
     grey = x.mean(dim=1, keepdim=True)
     x = (x - grey) * factor() + grey  # saturation
     # A small per-channel shift stands in for hue and white balance.
-    x = x + torch.empty(n, 3, 1, 1).uniform_(-0.05, 0.05, generator=generator)
+    x = x + torch.empty(n, 3, 1, 1).uniform_(-0.05, 0.05, generator=generator).to(x.device)
     return x.clamp(0, 1)

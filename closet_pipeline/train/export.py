@@ -17,17 +17,21 @@ from shared.providers.garments.weights import MODELS_DIR
 PINS_FILE = Path(pins.__file__)
 
 
-def export_onnx(model: torch.nn.Module, shape: tuple[int, ...], name: str, output: str) -> Path:
+def export_onnx(model: torch.nn.Module, shape: tuple[int, ...], name: str, outputs: list[str],
+                dynamic_size: bool = False) -> Path:
+    """Write `name` in the models folder; batch is dynamic, and height and width too with `dynamic_size`."""
     model.eval()
     path = MODELS_DIR / name
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
-    torch.onnx.export(model, (example,), str(path), opset_version=17, input_names=["image"], output_names=[output],
-                      dynamic_axes={"image": {0: "batch"}, output: {0: "batch"}}, dynamo=False)
+    image_axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
+    torch.onnx.export(model, (example,), str(path), opset_version=17, input_names=["image"], output_names=outputs,
+                      dynamic_axes={"image": image_axes, **{o: {0: "batch"} for o in outputs}}, dynamo=False)
     with torch.no_grad():
-        expected = model(example).numpy()
-    got = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": example.numpy()})[0]
-    difference = float(np.abs(expected - got).max())
+        expected = model(example)
+    expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
+    got = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": example.numpy()})
+    difference = max(float(np.abs(e - g).max()) for e, g in zip(expected, got))
     if difference > 1e-3:
         raise SystemExit(f"{name}: onnxruntime differs from torch by {difference}")
     print(f"{name}: {path.stat().st_size / 1e6:.2f} MB, onnxruntime matches torch (max difference {difference:.1e})")

@@ -1,100 +1,105 @@
-"""How the parser's rules were chosen: their figures on the VALIDATION part (never the test part).
+"""How the segmenter's rules were chosen: their figures on the VALIDATION parts (never the test part).
 
-python -m closet_pipeline.train.thresholds
+python -m closet_pipeline.train.thresholds   (writes docs/models/thresholds.md)
 
-- PERSON_WEIGHTS, PERSON_BIAS (auto image type): fitted on the TRAIN parts (clothing photos are single
-  items, CCP photos worn outfits), then checked on the validation part; the wearer share alone is shown
-  for comparison.
-- MIN_SHARE and MIN_CONFIDENCE (items kept): for each candidate, how many garments covering 1 % or
-  more of the photo are found as an item of their category, and how many items are not garments.
+- WORN_THRESHOLD (the image kind): single garments taken for outfits, and outfits for single garments.
+- The parser's item rule (MIN_SHARE, MIN_CONFIDENCE, SLIVER_SHARE, SLIVER_RATIO): garments found,
+  items per garment and items that are no garment, on CCP's validation photos.
+- SINGLE_SLIVER_RATIO: items per single-garment photo and the largest item's category.
+Each photo's cut-out, parse and classifier output is computed once; only the rules are swept.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import itertools
 
 import numpy as np
-from PIL import Image
 
-from closet_pipeline.train import data
-from closet_pipeline.train.evaluate import GARMENT_CLASS, covers, truth_garments
-from closet_pipeline.train.splits import part_of
-from shared.providers.garments.parser import GarmentParser
+from closet_pipeline import REPO_ROOT
+from closet_pipeline.train import cutouts, data
+from closet_pipeline.train.label_maps import CLOTHING_TO_LABEL
+from closet_pipeline.train.measure import WornReport, count_items
+from shared.categories import category_of
+from shared.providers.garments import parser as parser_module
+from shared.providers.garments.classifier import decide
+from shared.providers.segmentation.local_garments import LocalGarmentSegmenter
 
-
-def person_features(parser: GarmentParser, paths: list[Path]) -> np.ndarray:
-    rows = []
-    for path in paths:
-        with Image.open(path) as photo:
-            rows.append(np.sqrt(parser.parse(photo.convert("RGB")).shares()))
-    return np.array(rows)
+OUT = REPO_ROOT / "docs" / "models" / "thresholds.md"
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, rate: float = 0.5, l2: float = 1e-3):
-    """Weights and bias of a class-balanced logistic regression (plain gradient descent: 8 numbers)."""
-    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    w, b = np.zeros(x.shape[1]), 0.0
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = weight * (p - y)
-        w -= rate * (x.T @ g / len(y) + l2 * w)
-        b -= rate * g.mean()
-    return w, b
+def kind_rows(segmenter: LocalGarmentSegmenter) -> list[str]:
+    single = [segmenter.classifier.run([cutouts.working_image(p)])[1][0] for p, _ in cutouts.clothing_photos("validation")]
+    worn = [segmenter.classifier.run([cutouts.working_image(p)])[1][0] for p, _ in cutouts.ccp_photos("validation")]
+    rows = ["| WORN_THRESHOLD | single garments decided FULL_BODY | outfits decided SINGLE_ITEM |", "| --- | --- | --- |"]
+    for threshold in (0.2, 0.3, 0.5, 0.7, 0.8, 0.9):
+        rows.append(f"| {threshold} | {np.mean(np.array(single) >= threshold):.3f} ({len(single)}) | "
+                    f"{np.mean(np.array(worn) < threshold):.3f} ({len(worn)}) |")
+    return rows
 
 
-def person_rule(parser: GarmentParser) -> None:
-    def paths(part):
-        single = [data.CLOTHING / f for f, _ in data.clothing_rows() if part_of(Path(f).stem) == part]
-        worn = [data.CCP / "photos" / f"{stem}.jpg" for stem in data.ccp_stems(part)]
-        return person_features(parser, single), person_features(parser, worn)
+def worn_rows(segmenter: LocalGarmentSegmenter) -> list[str]:
+    photos = []
+    lookup = data.ccp_lookup()
+    for path, stem in cutouts.ccp_photos("validation"):
+        cutout = cutouts.cutout(path)
+        photo, alpha = cutout.convert("RGB"), np.asarray(cutout.getchannel("A"))
+        labels, refined = parser_module.label_map(segmenter.parser.probabilities(photo), photo, alpha)
+        photos.append((alpha, labels, refined, data.ccp_mask(stem, lookup=lookup)))
+    rows = ["| MIN_SHARE | MIN_CONFIDENCE | SLIVER_SHARE | SLIVER_RATIO | garments found | items per garment | "
+            "items no garment |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for min_share, min_confidence, sliver_share, sliver_ratio in itertools.product(
+            (0.0002, 0.0005, 0.001, 0.002), (0.3, 0.4, 0.5, 0.6), (0.0, 0.002, 0.005), (4.0, 8.0)):
+        if sliver_share == 0.0 and sliver_ratio != 8.0:
+            continue
+        report = WornReport()
+        for alpha, labels, refined, truth in photos:
+            items = []
+            for region in parser_module.regions(labels, refined, min_share, min_confidence, sliver_share, sliver_ratio):
+                mask = region.mask & (alpha >= parser_module.ALPHA_THRESHOLD)
+                if mask.sum() >= segmenter.min_pixels:
+                    items.append((_Named(region.kind), mask))
+            count_items(report, truth, items)
+        rows.append(f"| {min_share} | {min_confidence} | {sliver_share} | {sliver_ratio} | {report.found_share():.3f} | "
+                    f"{report.items_per_garment():.3f} | {report.items_not_garment} |")
+    return rows
 
-    single, worn = paths("train")
-    w, b = fit_logistic(np.vstack([single, worn]), np.r_[np.zeros(len(single)), np.ones(len(worn))])
-    print("PERSON_WEIGHTS = (" + ", ".join(f"{v:.3f}" for v in w) + f")\nPERSON_BIAS = {b:.3f}")
-    for part in ("train", "validation"):
-        single, worn = paths(part) if part == "validation" else (single, worn)
-        print(f"{part}: single items called FULL_BODY {np.mean(single @ w + b >= 0):.3f} of {len(single)}, "
-              f"worn outfits called FULL_BODY {np.mean(worn @ w + b >= 0):.3f} of {len(worn)}")
+
+class _Named:
+    """What count_items reads of an item: its label and category."""
+
+    def __init__(self, kind: str) -> None:
+        self.label, self.category = kind, category_of(kind)
+
+
+def single_rows(segmenter: LocalGarmentSegmenter) -> list[str]:
+    photos = []
+    for path, label in cutouts.clothing_photos("validation"):
+        cutout = cutouts.cutout(path)
+        parts = segmenter.components.segment(cutout)
+        probabilities = segmenter.classifier.run([cutout.convert("RGB").crop(p.bbox) for p in parts])[0]
+        photos.append((CLOTHING_TO_LABEL[label], parts, [decide(p) for p in probabilities]))
+    rows = ["| SINGLE_SLIVER_RATIO | photos with one item | mean items | largest item's category right |",
+            "| --- | --- | --- | --- |"]
+    for ratio in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3):
+        counts, right = [], []
+        for truth, parts, predictions in photos:
+            kept = [(p, d) for p, d in zip(parts, predictions) if parts and p.area_pixels >= ratio * parts[0].area_pixels]
+            counts.append(len({d.label for _, d in kept}))
+            right.append(bool(kept) and kept[0][1].category == category_of(truth))
+        rows.append(f"| {ratio} | {np.mean(np.array(counts) == 1):.3f} | {np.mean(counts):.2f} | {np.mean(right):.3f} |")
+    return rows
 
 
 def main() -> None:
-    parser = GarmentParser()
-    person_rule(parser)
-    single = [data.CLOTHING / f for f, _ in data.clothing_rows() if part_of(Path(f).stem) == "validation"]
-    shares = []
-    for path in single:
-        with Image.open(path) as photo:
-            shares.append(parser.parse(photo.convert("RGB")).person_share())
-    worn_shares, parses, truths = [], [], []
-    lookup = data.ccp_lookup()
-    for stem in data.ccp_stems("validation"):
-        with Image.open(data.CCP / "photos" / f"{stem}.jpg") as photo:
-            parse = parser.parse(photo.convert("RGB"))
-        worn_shares.append(parse.person_share())
-        parses.append(parse)
-        truths.append(np.asarray(Image.fromarray(data.ccp_mask(stem, lookup=lookup)).resize(
-            parse.probabilities.shape[:0:-1], Image.NEAREST)))
-    quantiles = [0.5, 0.9, 0.95, 0.99, 1.0]
-    print("wearer share, single items (clothing validation) quantiles", quantiles, np.round(np.quantile(shares, quantiles), 4))
-    print("wearer share, worn outfits (CCP validation) quantiles", [0.0, 0.01, 0.05, 0.1, 0.5],
-          np.round(np.quantile(worn_shares, [0.0, 0.01, 0.05, 0.1, 0.5]), 4))
-    for threshold in (0.01, 0.02, 0.03, 0.05):
-        print(f"  person at {threshold}: single items called FULL_BODY {np.mean(np.array(shares) >= threshold):.3f}, "
-              f"worn outfits called FULL_BODY {np.mean(np.array(worn_shares) >= threshold):.3f}")
-    # Items at the parser's resolution (the cut-out's alpha left aside here).
-    for min_share in (0.001, 0.002, 0.005):
-        for min_confidence in (0.4, 0.5, 0.6):
-            garments = found = items = not_garment = 0
-            for parse, truth in zip(parses, truths):
-                regions = parse.regions(min_share, min_confidence)
-                items += len(regions)
-                garment_pixels = np.isin(truth, list(GARMENT_CLASS))
-                not_garment += sum(garment_pixels[r.mask].mean() < 0.5 for r in regions)
-                for category, part in truth_garments(truth):
-                    garments += 1
-                    found += any(r.category == category and covers(r.mask, part) for r in regions)
-            print(f"min share {min_share}, min confidence {min_confidence}: found {found}/{garments} "
-                  f"({found / garments:.3f}); {items} items, {not_garment} not garments")
+    segmenter = LocalGarmentSegmenter(threads=2)
+    lines = ["# The segmenter's rules on the validation parts", "",
+             "Written by `python -m closet_pipeline.train.thresholds`; the test part is not read. MODELS.md names the "
+             "values chosen.", "", "## Image kind", "", *kind_rows(segmenter), "",
+             "## Single garments: scraps", "", *single_rows(segmenter), "",
+             "## Worn outfits: the item rule", "", *worn_rows(segmenter), ""]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text("\n".join(lines))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

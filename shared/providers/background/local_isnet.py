@@ -30,6 +30,11 @@ RESAMPLING = {"lanczos": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.
 OPTIMISED_SUFFIX = ".ort-optimised.onnx"
 
 
+# The final mask only: the graph also outputs five side masks and six decoder feature maps (about
+# 120 MB of float32 a photo), which session.run(None, ...) would copy out for nothing.
+MASK_ONLY = ["output"]
+
+
 def optimised_path(model_path: Path) -> Path:
     return Path(model_path).with_name(Path(model_path).name.removesuffix(".onnx") + OPTIMISED_SUFFIX)
 
@@ -108,7 +113,7 @@ class LocalIsnetRemover(BackgroundRemover):
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         session = self._get_session()
-        return session.run(None, {session.get_inputs()[0].name: tensor})[0]
+        return session.run(MASK_ONLY, {session.get_inputs()[0].name: tensor})[0]
 
     def to_mask(self, prediction: np.ndarray, size: tuple[int, int]) -> Image.Image:
         """Min-max normalise the model's output and scale it back to the photo's size."""

@@ -1,8 +1,11 @@
-"""The garment classifier: a crop of one garment in, its fine label, category and confidence out.
+"""The garment classifier: a box of a photo in, a vocabulary label out; the whole photo in, its kind.
 
-The category is the one whose labels hold the most probability; the label is the likeliest label of
-that category; the confidence is the category's probability. A caller that already knows the
-category (the parser found a top) asks for the likeliest label within it.
+One network (MobileNetV2, MODELS.md) with two heads: probabilities over the vocabulary's labels,
+and the probability that the photo shows a person wearing an outfit (the image kind).
+
+Naming a single garment: the category is the one whose labels hold the most probability, the label
+the likeliest of that category, the confidence the category's probability. Naming a garment the
+parser found: the likeliest label of the parser's kind (a top is refined to a t-shirt or a shirt).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shared.categories import CLOTHING_CATEGORIES, CLOTHING_LABELS
+from shared.categories import LABELS, VOCABULARY, labels_of_kind
 from shared.messages import Category
 from shared.providers.garments.inputs import classifier_pixels, to_batch
 from shared.providers.garments.weights import CLASSIFIER, MODELS_DIR, session
 
-CATEGORY_OF = np.array([list(Category).index(CLOTHING_CATEGORIES[label]) for label in CLOTHING_LABELS])
+CATEGORY_OF = np.array([list(Category).index(item.category) for item in VOCABULARY])
+WORN_THRESHOLD = 0.5  # probability from which a photo is a worn outfit (MODELS.md measures both errors)
 
 
 @dataclass(frozen=True)
@@ -28,18 +32,18 @@ class Prediction:
     confidence: float  # probability of the category, 0..1
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def decide(probabilities: np.ndarray, category: Category | None = None) -> Prediction:
-    """One photo's label probabilities -> its prediction (within `category` when given)."""
+def decide(probabilities: np.ndarray) -> Prediction:
+    """One box's label probabilities -> its prediction."""
     per_category = np.bincount(CATEGORY_OF, weights=probabilities, minlength=len(Category))
-    chosen = list(Category)[int(per_category.argmax())] if category is None else category
-    index = list(Category).index(chosen)
+    index = int(per_category.argmax())
     within = np.where(CATEGORY_OF == index, probabilities, -1.0)
-    return Prediction(CLOTHING_LABELS[int(within.argmax())], chosen, round(float(per_category[index]), 3))
+    return Prediction(LABELS[int(within.argmax())], list(Category)[index], round(float(per_category[index]), 3))
+
+
+def refine(probabilities: np.ndarray, kind: str) -> str:
+    """The likeliest label that names `kind`."""
+    names = labels_of_kind(kind)
+    return max(names, key=lambda name: probabilities[LABELS.index(name)])
 
 
 class GarmentClassifier:
@@ -49,13 +53,17 @@ class GarmentClassifier:
     def warm_up(self) -> None:
         session(CLASSIFIER, self.directory, self.threads)
 
-    def probabilities(self, crops: list[Image.Image]) -> np.ndarray:
-        """N x labels, for RGB crops (alpha is ignored: the model was trained on whole photos)."""
-        if not crops:
-            return np.zeros((0, len(CLOTHING_LABELS)), np.float32)
-        batch = to_batch([classifier_pixels(crop) for crop in crops])
-        return softmax(session(CLASSIFIER, self.directory, self.threads).run(None, {"image": batch})[0])
+    def run(self, boxes: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """(N x labels probabilities, N probabilities of a worn outfit) for RGB boxes of photos."""
+        if not boxes:
+            return np.zeros((0, len(LABELS)), np.float32), np.zeros(0, np.float32)
+        batch = to_batch([classifier_pixels(box) for box in boxes])
+        labels, worn = session(CLASSIFIER, self.directory, self.threads).run(None, {"image": batch})
+        return labels, worn
 
-    def classify(self, crops: list[Image.Image], categories: list[Category | None] | None = None) -> list[Prediction]:
-        categories = categories or [None] * len(crops)
-        return [decide(p, c) for p, c in zip(self.probabilities(crops), categories)]
+    def shows_outfit(self, photo: Image.Image) -> bool:
+        """Whether the whole photo shows a person wearing an outfit."""
+        return bool(self.run([photo])[1][0] >= WORN_THRESHOLD)
+
+    def classify(self, boxes: list[Image.Image]) -> list[Prediction]:
+        return [decide(p) for p in self.run(boxes)[0]]

@@ -1,11 +1,15 @@
-"""The garment parser: a label for every pixel of a photo of a person, and the garments it shows.
+"""The garment parser: a class for every pixel of a photo of a person, and one item per garment.
 
-Items are the connected regions of one garment class (top, bottom, shoes, accessory) in the parser's
-label map. The rule that drops small or unsure regions (MODELS.md measures it):
-- a region covering less than MIN_SHARE of the photo is dropped (a shoe covers about 0.5 %);
-- a region whose mean probability of its class is below MIN_CONFIDENCE is dropped.
-A garment's alpha is its region, brought up to the photo's resolution, times the cut-out's alpha:
-the wearer's skin and hair and the other garments are outside it.
+The network (DeepLabv3-MobileNetV2, MODELS.md) gives class probabilities at a quarter of its input's
+resolution. They are brought up to the photo's size against the photo itself (a guided filter), so
+an item's edge is the garment's edge, not a staircase, and only pixels inside the cut-out's alpha
+count. Then, per kind (outerwear, top, dress, skirt, ..., glasses):
+- every part of the kind is one item: a pair of shoes, or a skirt that an arm or a bag cuts in two;
+- a part under SLIVER_SHARE of the photo is a sliver when the kind has a part at least SLIVER_RATIO
+  times larger elsewhere: it is dropped, not made an item or a piece of one;
+- the item is kept when it covers at least MIN_SHARE of the photo and the kind's mean probability
+  over it is at least MIN_CONFIDENCE.
+The thresholds were chosen on CCP's validation part (`python -m closet_pipeline.train.thresholds`).
 """
 
 from __future__ import annotations
@@ -17,62 +21,59 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from shared.categories import PARSER_CATEGORIES, PARSER_CLASSES
-from shared.messages import Category
+from shared.categories import KINDS, PARSER_CLASSES
+from shared.media.guided_filter import upsample
 from shared.providers.garments.inputs import parser_pixels, to_batch
 from shared.providers.garments.weights import MODELS_DIR, PARSER, session
 
-MIN_SHARE = 0.002
+ALPHA_THRESHOLD = 128  # the cut-out's foreground
+MIN_SHARE = 0.0005
 MIN_CONFIDENCE = 0.5
-# Whether a photo shows a person (auto image type): a logistic rule on the square roots of the parse's
-# class shares, fitted by `python -m closet_pipeline.train.thresholds` on the train parts (clothing
-# photos: no; CCP photos: yes). The parser alone sees some "body" on many flat garments, so one
-# share is not enough.
-PERSON_WEIGHTS = (2.210, 5.437, 4.439, -7.531, 4.042, 6.369, -2.063)
-PERSON_BIAS = -1.054
-WEARER = (PARSER_CLASSES.index("body"), PARSER_CLASSES.index("hair"))
-GARMENT_CLASSES = tuple(PARSER_CLASSES.index(name) for name in PARSER_CATEGORIES)
+SLIVER_SHARE = 0.002
+SLIVER_RATIO = 8.0
+FIRST_KIND = len(PARSER_CLASSES) - len(KINDS)
 
 
 @dataclass(frozen=True)
 class Region:
-    category: Category
-    mask: np.ndarray  # bool, the parser's resolution
+    kind: str
+    mask: np.ndarray  # bool, the photo's resolution
     share: float  # of the photo
-    confidence: float  # mean probability of its class over the region
+    confidence: float  # mean probability of its kind over the region
 
 
-@dataclass(frozen=True)
-class Parse:
-    probabilities: np.ndarray  # classes x height x width, the parser's resolution
+def label_map(probabilities: np.ndarray, photo: Image.Image, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(class index per pixel at the photo's size, the refined probabilities of the classes that win
+    anywhere, by class index). Outside the cut-out (alpha below half) is background."""
+    coarse = probabilities.argmax(0)
+    present = np.flatnonzero(np.bincount(coarse.ravel(), minlength=len(probabilities)))
+    refined = upsample(probabilities[present], photo)
+    labels = present[refined.argmax(0)]
+    if alpha is not None:
+        labels[alpha < ALPHA_THRESHOLD] = 0
+    return labels, dict(zip(present.tolist(), refined))
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self.probabilities.argmax(0)
 
-    def shares(self) -> np.ndarray:
-        """Each class's share of the photo."""
-        return np.bincount(self.labels.ravel(), minlength=len(PARSER_CLASSES)) / self.labels.size
-
-    def person_share(self) -> float:
-        return float(self.shares()[list(WEARER)].sum())
-
-    def shows_person(self) -> bool:
-        return float(np.dot(PERSON_WEIGHTS, np.sqrt(self.shares())) + PERSON_BIAS) >= 0.0
-
-    def regions(self, min_share: float = MIN_SHARE, min_confidence: float = MIN_CONFIDENCE) -> list[Region]:
-        """Garment regions kept by the rule, largest first."""
-        labels = self.labels
-        found = []
-        for cls in GARMENT_CLASSES:
-            parts, count = ndimage.label(labels == cls, structure=np.ones((3, 3), bool))
-            for index in range(1, count + 1):
-                mask = parts == index
-                share = float(mask.mean())
-                confidence = float(self.probabilities[cls][mask].mean())
-                if share >= min_share and confidence >= min_confidence:
-                    found.append(Region(PARSER_CATEGORIES[PARSER_CLASSES[cls]], mask, share, round(confidence, 3)))
-        return sorted(found, key=lambda region: region.share, reverse=True)
+def regions(labels: np.ndarray, refined: dict, min_share: float = MIN_SHARE, min_confidence: float = MIN_CONFIDENCE,
+            sliver_share: float = SLIVER_SHARE, sliver_ratio: float = SLIVER_RATIO) -> list[Region]:
+    """One region per kind shown, slivers left out, largest first."""
+    found = []
+    for cls in range(FIRST_KIND, len(PARSER_CLASSES)):
+        mask = labels == cls
+        if not mask.any():
+            continue
+        parts, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        sizes = np.bincount(parts.ravel(), minlength=count + 1)[1:] / labels.size
+        slivers = (sizes < sliver_share) & (sizes * sliver_ratio <= sizes.max())
+        if slivers.any():
+            mask = mask & ~np.isin(parts, np.flatnonzero(slivers) + 1)
+        share = float(mask.mean())
+        if share < min_share:
+            continue
+        confidence = float(np.clip(refined[cls][mask], 0, 1).mean())
+        if confidence >= min_confidence:
+            found.append(Region(PARSER_CLASSES[cls], mask, share, round(confidence, 3)))
+    return sorted(found, key=lambda region: region.share, reverse=True)
 
 
 class GarmentParser:
@@ -82,12 +83,11 @@ class GarmentParser:
     def warm_up(self) -> None:
         session(PARSER, self.directory, self.threads)
 
-    def parse(self, photo: Image.Image) -> Parse:
+    def probabilities(self, photo: Image.Image) -> np.ndarray:
+        """Classes x h x w at a quarter of the parser's input size."""
         batch = to_batch([parser_pixels(photo)])
-        return Parse(session(PARSER, self.directory, self.threads).run(None, {"image": batch})[0][0])
+        model = session(PARSER, self.directory, self.threads)
+        return model.run(None, {"image": batch})[0][0]
 
-
-def full_size_mask(region: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A region of the parser's map at the photo's size (width, height): bilinear, then halfway."""
-    small = Image.fromarray(region.astype(np.uint8) * 255, "L")
-    return np.asarray(small.resize(size, Image.BILINEAR)) >= 128
+    def regions(self, photo: Image.Image, alpha: np.ndarray | None) -> list[Region]:
+        return regions(*label_map(self.probabilities(photo), photo, alpha))

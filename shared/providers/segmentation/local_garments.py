@@ -1,22 +1,32 @@
 """The default segmenter: garments found and named in-process, by the photo's kind.
 
-- SINGLE_ITEM: the cut-out's connected parts are the garments (mask components); the classifier names
-  each from its box in the photo.
-- FULL_BODY: the parser labels every pixel; each kept garment region is an item, its alpha the region
-  times the cut-out's alpha. The classifier picks its finer label within the parser's category.
-- Not said (auto): the parser looks first; a person in the photo means FULL_BODY.
+- The kind, when the job does not say it: the classifier's second head on the whole photo (a person
+  wearing an outfit, or garments on their own: on a floor, a bed, a hanger, held up).
+- SINGLE_ITEM: the cut-out's connected parts (mask components), each named by the classifier from
+  its box of the photo. Parts named alike are one item (a pair of shoes, a garment a fold splits);
+  a part under SINGLE_SLIVER_RATIO of the largest is a scrap (a tag, a hanger's end) and dropped.
+- FULL_BODY: the parser's regions, one item per kind (parser.py); the classifier refines the name of
+  kinds with finer labels (a top to a t-shirt, outerwear to a blazer).
+Labels and categories come from the one vocabulary, `shared/categories.py`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
+from shared.categories import category_of, labels_of_kind
 from shared.messages import ImageType
-from shared.providers.garments.classifier import GarmentClassifier
-from shared.providers.garments.parser import GarmentParser, Parse, full_size_mask
+from shared.providers.garments.classifier import GarmentClassifier, refine
+from shared.providers.garments.parser import GarmentParser
 from shared.providers.segmentation.base import Garment, Segmentation, Segmenter
-from shared.providers.segmentation.mask_components import ALPHA_THRESHOLD, MaskComponentsSegmenter, crop_padding
+from shared.providers.segmentation.items import cut
+from shared.providers.segmentation.mask_components import MaskComponentsSegmenter
+
+SINGLE_SLIVER_RATIO = 0.05
 
 
 class LocalGarmentSegmenter(Segmenter):
@@ -40,43 +50,48 @@ class LocalGarmentSegmenter(Segmenter):
         return self.segment_photo(cutout, None).garments
 
     def segment_photo(self, cutout: Image.Image, image_type: ImageType | None) -> Segmentation:
-        parse = None
+        photo = cutout.convert("RGB")
         if image_type is None:
-            parse = self.parser.parse(cutout.convert("RGB"))
-            image_type = ImageType.FULL_BODY if parse.shows_person() else ImageType.SINGLE_ITEM
+            image_type = ImageType.FULL_BODY if self.classifier.shows_outfit(photo) else ImageType.SINGLE_ITEM
         if image_type is ImageType.FULL_BODY:
-            return Segmentation(self.worn(cutout, parse or self.parser.parse(cutout.convert("RGB"))), image_type)
-        return Segmentation(self.single(cutout), image_type)
+            return Segmentation(self.worn(cutout, photo), image_type)
+        return Segmentation(self.single(cutout, photo), image_type)
 
-    def single(self, cutout: Image.Image) -> list[Garment]:
-        garments = self.components.segment(cutout)
-        # The classifier sees each garment's box of the photo, as it was trained on whole photos.
-        photo = cutout.convert("RGB")
-        predictions = self.classifier.classify([photo.crop(g.bbox) for g in garments])
-        return [Garment(g.crop, p.label, p.category, g.area_pixels, g.bbox, g.touches_border, p.confidence)
-                for g, p in zip(garments, predictions)]
-
-    def worn(self, cutout: Image.Image, parse: Parse) -> list[Garment]:
-        alpha = np.asarray(cutout.getchannel("A"))
-        height, width = alpha.shape
-        photo = cutout.convert("RGB")
-        found = []
-        for region in parse.regions():
-            own = np.where(full_size_mask(region.mask, (width, height)), alpha, 0).astype(np.uint8)
-            solid = own >= ALPHA_THRESHOLD
-            area = int(solid.sum())
-            if area < self.min_pixels:
+    def single(self, cutout: Image.Image, photo: Image.Image) -> list[Garment]:
+        parts = self.components.segment(cutout)
+        if not parts:
+            return []
+        parts = [p for p in parts if p.area_pixels >= SINGLE_SLIVER_RATIO * parts[0].area_pixels]
+        predictions = self.classifier.classify([photo.crop(p.bbox) for p in parts])
+        alike: dict[str, list[int]] = defaultdict(list)
+        for index, prediction in enumerate(predictions):
+            alike[prediction.label].append(index)
+        garments = []
+        for label, members in alike.items():
+            first = predictions[members[0]]
+            if len(members) == 1:
+                garments.append(replace(parts[members[0]], label=label, category=first.category,
+                                        confidence=first.confidence))
                 continue
-            rows, cols = np.nonzero(own)
-            top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-            pad = crop_padding(max(bottom - top, right - left))
-            box = (max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad))
-            crop = cutout.crop(box).convert("RGBA")
-            crop.putalpha(Image.fromarray(own[box[1]:box[3], box[0]:box[2]], "L"))
-            touches = top == 0 or left == 0 or bottom == height or right == width
-            found.append((crop, region, area, box, bool(touches)))
-        labels = self.classifier.classify([photo.crop(box) for _, _, _, box, _ in found],
-                                          [region.category for _, region, _, _, _ in found])
-        garments = [Garment(crop, label.label, region.category, area, box, touches, region.confidence)
-                    for (crop, region, area, box, touches), label in zip(found, labels)]
+            own = np.zeros((cutout.height, cutout.width), np.uint8)
+            for index in members:
+                left, top, right, bottom = parts[index].bbox
+                own[top:bottom, left:right] = np.maximum(own[top:bottom, left:right],
+                                                         np.asarray(parts[index].crop.getchannel("A")))
+            confidence = max(predictions[index].confidence for index in members)
+            garments.append(cut(cutout, own, label, first.category, confidence, 0))
         return sorted(garments, key=lambda g: g.area_pixels, reverse=True)
+
+    def worn(self, cutout: Image.Image, photo: Image.Image) -> list[Garment]:
+        alpha = np.asarray(cutout.getchannel("A"))
+        found = []
+        for region in self.parser.regions(photo, alpha):
+            garment = cut(cutout, np.where(region.mask, alpha, 0).astype(np.uint8), region.kind,
+                          category_of(region.kind), region.confidence, self.min_pixels)
+            if garment is not None:
+                found.append(garment)
+        refinable = [i for i, g in enumerate(found) if len(labels_of_kind(g.label)) > 1]
+        probabilities = self.classifier.run([photo.crop(found[i].bbox) for i in refinable])[0]
+        for i, p in zip(refinable, probabilities):
+            found[i] = replace(found[i], label=refine(p, found[i].label))
+        return sorted(found, key=lambda g: g.area_pixels, reverse=True)

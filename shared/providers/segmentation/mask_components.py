@@ -1,4 +1,4 @@
-"""The default segmenter: garments are the connected parts of the cut-out's alpha mask.
+"""Garments as the connected parts of the cut-out's alpha mask (the single-garment path's parts).
 
 Thin attachments (a hanger's hook, strings, a strap of background) are cut off by a morphological
 opening whose size grows with the photo, then each surviving part takes back its own pixels from
@@ -13,13 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 from shared.providers.segmentation.base import Garment, Segmenter
-
-ALPHA_THRESHOLD = 128
-
-
-def crop_padding(longer_side: int) -> int:
-    """max(5, min(20, 2% of the garment's longer side))."""
-    return max(5, min(20, round(0.02 * longer_side)))
+from shared.providers.segmentation.items import ALPHA_THRESHOLD, cut
 
 
 class MaskComponentsSegmenter(Segmenter):
@@ -47,23 +41,7 @@ class MaskComponentsSegmenter(Segmenter):
         # Every foreground pixel near a kept part joins it (soft edges included); what was cut off
         # (the hook, the string) is near none and is dropped.
         grown = np.where(alpha > 0, ndimage.maximum_filter(labels, size=window + 2), 0)
-        garments = []
-        for index, slices in enumerate(ndimage.find_objects(grown), start=1):
-            if slices is None:
-                continue
-            area = int(((grown[slices] == index) & solid[slices]).sum())
-            if area < self.min_pixels:
-                continue
-            top, bottom = slices[0].start, slices[0].stop
-            left, right = slices[1].start, slices[1].stop
-            pad = crop_padding(max(bottom - top, right - left))
-            box = (max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad))
-            part_mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
-            own = grown[box[1]:box[3], box[0]:box[2]] == index
-            part_mask[own] = alpha[box[1]:box[3], box[0]:box[2]][own]
-            crop = cutout.crop(box).convert("RGBA")
-            crop.putalpha(Image.fromarray(part_mask, "L"))
-            touches = top == 0 or left == 0 or bottom == height or right == width
-            garments.append(Garment(crop, "garment", None, area, box, bool(touches)))
-        garments.sort(key=lambda g: g.area_pixels, reverse=True)
-        return garments
+        areas = np.bincount(grown[solid], minlength=count + 1)
+        garments = [cut(cutout, np.where(grown == index, alpha, 0).astype(np.uint8), "garment", None, None, 0)
+                    for index in np.flatnonzero(areas >= self.min_pixels) if index > 0]
+        return sorted((g for g in garments if g is not None), key=lambda g: g.area_pixels, reverse=True)

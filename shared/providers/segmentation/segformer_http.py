@@ -11,13 +11,17 @@ import io
 
 from PIL import Image
 
-from shared.categories import segformer_category
+from shared.categories import category_of
 from shared.providers.remote import HttpProvider
 from shared.providers.segmentation.base import Garment, Segmenter
 
 BORDER_PX = 2  # a box this close to the cut-out's edge means the garment is probably cut off
 # SegFormer-clothes classes that are no garment: the background and the wearer's body.
 NOT_GARMENTS = {"background", "hair", "face", "left-arm", "right-arm", "left-leg", "right-leg"}
+# Its garment classes in the wardrobe's vocabulary (shared/categories.py); any other is an accessory.
+VOCABULARY_LABEL = {"upper-clothes": "top", "dress": "dress", "pants": "pants", "skirt": "skirt", "left-shoe": "shoes",
+                    "right-shoe": "shoes", "hat": "hat", "bag": "bag", "belt": "belt", "scarf": "scarf",
+                    "sunglasses": "glasses"}
 
 
 def _normal(label: str) -> str:
@@ -59,11 +63,11 @@ class SegformerHttpSegmenter(Segmenter, HttpProvider):
         x1, y1, x2, y2 = (int(round(float(value))) for value in item["bbox"])
         box = (max(0, min(x1, width)), max(0, min(y1, height)), max(0, min(x2, width)), max(0, min(y2, height)))
         touches = min(box[0], box[1]) <= BORDER_PX or box[2] >= width - BORDER_PX or box[3] >= height - BORDER_PX
-        label = str(item["label"])
+        label = VOCABULARY_LABEL.get(_normal(str(item["label"])), "accessory")
         return Garment(
             crop=self.image_b64(item["image_base64"], "garment image").convert("RGBA"),
             label=label,
-            category=segformer_category(label),
+            category=category_of(label),
             area_pixels=int(item["area_pixels"]),
             bbox=box,
             touches_border=touches,
