@@ -163,8 +163,22 @@ def worn_photo(segmenter, report: WornReport, path: Path, stem: str, lookup: np.
     cutout = cutouts.cutout(path)
     photo, alpha = cutout.convert("RGB"), np.asarray(cutout.getchannel("A"))
     truth = data.ccp_mask(stem, lookup=lookup)
-    valid = truth != data.IGNORE
     predicted, _ = label_map(segmenter.parser.probabilities(photo), photo, alpha)
+    add_label_map(report, predicted, truth, stem)
+    segmentation = segmenter.segment_photo(cutout, None)
+    report.decided_single += segmentation.image_type is ImageType.SINGLE_ITEM
+    items = []
+    for garment in segmentation.garments:
+        mask = np.zeros(truth.shape, bool)
+        left, top, right, bottom = garment.bbox
+        mask[top:bottom, left:right] = np.asarray(garment.crop.getchannel("A")) >= 128
+        items.append((garment, mask))
+    count_items(report, truth, items)
+
+
+def add_label_map(report: WornReport, predicted: np.ndarray, truth: np.ndarray, stem: str = "") -> None:
+    """Adds one photo's IoU and boundary figures: its label map (parser classes) against the truth."""
+    valid = truth != data.IGNORE
     report.photos += 1
     for c in range(len(PARSER_CLASSES)):
         report.class_intersection[c] += ((predicted == c) & (truth == c) & valid).sum()
@@ -180,15 +194,6 @@ def worn_photo(segmenter, report: WornReport, path: Path, stem: str, lookup: np.
             photo_iou.append((p & t).sum() / (p | t).sum())
             report.boundary_scores.append(boundary_f(p, t))
     report.per_photo.append((stem, float(np.mean(photo_iou)) if photo_iou else 1.0))
-    segmentation = segmenter.segment_photo(cutout, None)
-    report.decided_single += segmentation.image_type is ImageType.SINGLE_ITEM
-    items = []
-    for garment in segmentation.garments:
-        mask = np.zeros(truth.shape, bool)
-        left, top, right, bottom = garment.bbox
-        mask[top:bottom, left:right] = np.asarray(garment.crop.getchannel("A")) >= 128
-        items.append((garment, mask))
-    count_items(report, truth, items)
 
 
 def count_items(report: WornReport, truth: np.ndarray, items: list) -> None:

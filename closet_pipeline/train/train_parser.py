@@ -27,6 +27,7 @@ from shared.providers.garments.weights import PARSER
 SEED = 13
 RECORDS = REPO_ROOT / "docs" / "models"  # what MODELS.md reports
 MAX_WEIGHT_RATIO = 15.0  # the rarest class weighs at most this much more than background
+CROP = (256, 384)  # width, height of the window a training step sees of the 320 x 480 photo
 
 
 class Probabilities(nn.Module):
@@ -99,6 +100,10 @@ def train(epochs: int, batch: int = 8, threads: int = 2) -> nn.Module:
         x = augment.colour_jitter(augment.warp(x, theta, "bilinear", "zeros"), generator)
         # Outside the photo (zoomed out) is background, as the zero padding shows it.
         y = augment.warp(y, theta, "nearest", "zeros").squeeze(1).long()
+        # A random window of the batch: 64 % of the pixels per step, the whole photo over the epochs.
+        top = int(torch.randint(0, x.shape[2] - CROP[1] + 1, (1,), generator=generator))
+        left = int(torch.randint(0, x.shape[3] - CROP[0] + 1, (1,), generator=generator))
+        x, y = x[:, :, top:top + CROP[1], left:left + CROP[0]], y[:, top:top + CROP[1], left:left + CROP[0]]
         return F.cross_entropy(upsampled_logits(model, x), y, weight=weights, ignore_index=data.IGNORE)
 
     def validation_line() -> str:
@@ -106,8 +111,8 @@ def train(epochs: int, batch: int = 8, threads: int = 2) -> nn.Module:
         return (" | validation IoU " + " ".join(f"{c} {v:.2f}" for c, v in zip(PARSER_CLASSES, iou))
                 + f" | garments {iou[3:].mean():.3f}")
 
-    settings = {"seed": SEED, "batch": batch, "size": data.PARSER_TRAINING_SIZE, "classes": list(PARSER_CLASSES),
-                "pretrained": pretrained.SHA256[pretrained.PASCAL.name], "epochs": epochs}
+    settings = {"seed": SEED, "batch": batch, "size": data.PARSER_TRAINING_SIZE, "crop": CROP, "epochs": epochs,
+                "classes": list(PARSER_CLASSES), "pretrained": pretrained.SHA256[pretrained.PASCAL.name]}
     record = fit(model, "parser", settings, epochs=epochs, steps=len(images) // batch, batch=batch,
                  groups=[{"params": tuned, "lr": 6e-4}, {"params": fresh, "lr": 4e-3}], weight_decay=1e-4,
                  pct_start=0.1, generator=generator, draw=lambda n: torch.randperm(len(images), generator=generator)[:n],
@@ -119,7 +124,7 @@ def train(epochs: int, batch: int = 8, threads: int = 2) -> nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     model = train(args.epochs, threads=args.threads)
