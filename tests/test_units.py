@@ -16,7 +16,8 @@ from closet_pipeline.adapters.local_folder import LocalFolderBlobStore
 from closet_pipeline.adapters.memory import MemoryBlobStore
 from shared.config import Settings
 from shared.errors import InvalidObjectPath
-from shared.providers.segmentation.mask_components import MaskComponentsSegmenter, crop_padding
+from shared.providers.segmentation.items import crop_padding
+from shared.providers.segmentation.mask_components import MaskComponentsSegmenter
 from shared.runtime.events import from_cloud_event_data, job_request_from_notification
 from shared.runtime.job_end import claim, mark_published
 from shared.runtime.webhook import sign, verify
