@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 WORK_SIDE = 320  # the coefficients are fitted at this long side ...
-RADIUS = 6  # ... over windows of (2 RADIUS + 1) pixels there (about 1/25 of the photo)
+RADIUS = 4  # ... over windows of (2 RADIUS + 1) pixels there (about 1/35 of the photo; docs/models/thresholds.md)
 EPSILON = 1e-3  # how strong an edge of the photo must be to be followed (brightness variance, 0..1 scale)
 
 

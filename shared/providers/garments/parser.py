@@ -28,9 +28,9 @@ from shared.providers.garments.weights import MODELS_DIR, PARSER, session
 
 ALPHA_THRESHOLD = 128  # the cut-out's foreground
 MIN_SHARE = 0.0005
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.6
 SLIVER_SHARE = 0.002
-SLIVER_RATIO = 8.0
+SLIVER_RATIO = 4.0
 FIRST_KIND = len(PARSER_CLASSES) - len(KINDS)
 
 

@@ -3,8 +3,10 @@
 - The kind, when the job does not say it: the classifier's second head on the whole photo (a person
   wearing an outfit, or garments on their own: on a floor, a bed, a hanger, held up).
 - SINGLE_ITEM: the cut-out's connected parts (mask components), each named by the classifier from
-  its box of the photo. Parts named alike are one item (a pair of shoes, a garment a fold splits);
-  a part under SINGLE_SLIVER_RATIO of the largest is a scrap (a tag, a hanger's end) and dropped.
+  its box of the photo. Parts named alike and lying close are one item (a pair of shoes, a garment
+  a fold splits): their boxes are less than NEAR_SHARE of the smaller one's longer side apart, so
+  two t-shirts laid out apart stay two. A part under SINGLE_SLIVER_RATIO of the largest is a scrap
+  (a tag, a hanger's end) and dropped.
 - FULL_BODY: the parser's regions, one item per kind (parser.py); the classifier refines the name of
   kinds with finer labels (a top to a t-shirt, outerwear to a blazer).
 Labels and categories come from the one vocabulary, `shared/categories.py`.
@@ -27,6 +29,7 @@ from shared.providers.segmentation.items import cut
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter
 
 SINGLE_SLIVER_RATIO = 0.05
+NEAR_SHARE = 0.1
 
 
 class LocalGarmentSegmenter(Segmenter):
@@ -63,12 +66,10 @@ class LocalGarmentSegmenter(Segmenter):
             return []
         parts = [p for p in parts if p.area_pixels >= SINGLE_SLIVER_RATIO * parts[0].area_pixels]
         predictions = self.classifier.classify([photo.crop(p.bbox) for p in parts])
-        alike: dict[str, list[int]] = defaultdict(list)
-        for index, prediction in enumerate(predictions):
-            alike[prediction.label].append(index)
         garments = []
-        for label, members in alike.items():
+        for members in together(parts, [p.label for p in predictions]):
             first = predictions[members[0]]
+            label = first.label
             if len(members) == 1:
                 garments.append(replace(parts[members[0]], label=label, category=first.category,
                                         confidence=first.confidence))
@@ -95,3 +96,27 @@ class LocalGarmentSegmenter(Segmenter):
         for i, p in zip(refinable, probabilities):
             found[i] = replace(found[i], label=refine(p, found[i].label))
         return sorted(found, key=lambda g: g.area_pixels, reverse=True)
+
+
+def near(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    gap = max(a[0] - b[2], b[0] - a[2], a[1] - b[3], b[1] - a[3], 0)
+    return gap < NEAR_SHARE * min(max(a[2] - a[0], a[3] - a[1]), max(b[2] - b[0], b[3] - b[1]))
+
+
+def together(parts: list[Garment], labels: list[str]) -> list[list[int]]:
+    """Groups of part indices, largest first: parts named alike that lie near one another, transitively."""
+    group = list(range(len(parts)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(parts)):
+        for j in range(i):
+            if labels[i] == labels[j] and near(parts[i].bbox, parts[j].bbox):
+                group[root(i)] = root(j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(parts)):
+        groups[root(i)].append(i)
+    return list(groups.values())
