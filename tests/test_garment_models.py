@@ -120,16 +120,14 @@ def test_a_single_garment_comes_back_whole_and_named(segmenter, cut_out):
     assert (garment.label, garment.category) == ("pants", Category.BOTTOM) and 0.5 <= garment.confidence <= 1
 
 
-def test_parts_named_alike_are_one_item_when_they_lie_close():
+def test_parts_lying_close_are_one_item():
     def part(left: int, top: int) -> Garment:
         return Garment(crop=Image.new("RGBA", (100, 200)), label="", category=None, area_pixels=20000,
                        bbox=(left, top, left + 100, top + 200), touches_border=False)
 
-    shoes = [part(0, 0), part(110, 0)]  # 10 px apart: a pair
-    laid_out = [part(0, 0), part(0, 300), part(400, 0)]  # 100 px and more apart: three garments
-    assert together(shoes, ["shoes", "shoes"]) == [[0, 1]]
-    assert together(laid_out, ["t-shirt", "t-shirt", "t-shirt"]) == [[0], [1], [2]]
-    assert together(shoes, ["shoes", "bag"]) == [[0], [1]]
+    assert together([part(0, 0), part(110, 0)]) == [[0, 1]]  # 10 px apart: a pair
+    assert together([part(0, 0), part(0, 300), part(400, 0)]) == [[0], [1], [2]]  # laid out apart
+    assert together([part(0, 0), part(110, 0), part(220, 0)]) == [[0, 1, 2]]  # a chain of close parts
 
 
 def test_a_pair_of_shoes_is_one_item(segmenter, cut_out):

@@ -19,11 +19,12 @@ import numpy as np
 from closet_pipeline import REPO_ROOT
 from closet_pipeline.train import cutouts, data
 from closet_pipeline.train.label_maps import CLOTHING_TO_LABEL
-from closet_pipeline.train.measure import WornReport, add_label_map, count_items
+from closet_pipeline.train.measure import SingleReport, WornReport, add_label_map, count_items, single_photo
 from shared.categories import category_of
 from shared.media import guided_filter
 from shared.providers.garments import parser as parser_module
 from shared.providers.garments.classifier import decide
+from shared.providers.segmentation import local_garments
 from shared.providers.segmentation.local_garments import LocalGarmentSegmenter
 
 OUT = REPO_ROOT / "docs" / "models" / "thresholds.md"
@@ -127,6 +128,22 @@ def single_rows(segmenter: LocalGarmentSegmenter) -> list[str]:
     return rows
 
 
+def grouping_rows(segmenter: LocalGarmentSegmenter) -> list[str]:
+    """The single path as it runs, for NEAR_SHARE (which parts are one item) and CLASSIFY_MARGIN (the box's frame)."""
+    photos, chosen = cutouts.clothing_photos("validation"), (local_garments.NEAR_SHARE, local_garments.CLASSIFY_MARGIN)
+    rows = ["| NEAR_SHARE | CLASSIFY_MARGIN | coarse | mean per-category recall | common label top-1 | photos with one item |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    try:
+        for near, margin in ((0.05, 0.0), (0.15, 0.0), (0.15, 0.1), (0.15, 0.2)):
+            local_garments.NEAR_SHARE, local_garments.CLASSIFY_MARGIN = near, margin
+            report = SingleReport([single_photo(segmenter, path, label) for path, label in photos])
+            rows.append(f"| {near} | {margin} | {report.coarse_accuracy():.3f} | {report.mean_category_recall():.3f} | "
+                        f"{report.common_label_top1():.3f} | {report.item_counts()[1] / len(photos):.3f} |")
+    finally:
+        local_garments.NEAR_SHARE, local_garments.CLASSIFY_MARGIN = chosen
+    return rows
+
+
 def main() -> None:
     segmenter = LocalGarmentSegmenter(threads=2)
     validation = ccp_validation(segmenter)
@@ -134,6 +151,8 @@ def main() -> None:
              "Written by `python -m closet_pipeline.train.thresholds`; the test part is not read. MODELS.md names the "
              "values chosen.", "", "## Image kind", "", *kind_rows(segmenter), "",
              "## Single garments: scraps", "", *single_rows(segmenter), "",
+             "## Single garments: which parts are one item, and the classifier's frame", "",
+             *grouping_rows(segmenter), "",
              "## Worn outfits: edges", "", *edge_rows(validation), "",
              "## Worn outfits: the item rule", "", *worn_rows(segmenter, validation), ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,11 @@
 
 - The kind, when the job does not say it: the classifier's second head on the whole photo (a person
   wearing an outfit, or garments on their own: on a floor, a bed, a hanger, held up).
-- SINGLE_ITEM: the cut-out's connected parts (mask components), each named by the classifier from
-  its box of the photo. Parts named alike and lying close are one item (a pair of shoes, a garment
-  a fold splits): their boxes are less than NEAR_SHARE of the smaller one's longer side apart, so
-  two t-shirts laid out apart stay two. A part under SINGLE_SLIVER_RATIO of the largest is a scrap
-  (a tag, a hanger's end) and dropped.
+- SINGLE_ITEM: the cut-out's connected parts (mask components). Parts lying close are one item (a
+  pair of shoes, a garment a fold splits): their boxes are less than NEAR_SHARE of the smaller one's
+  longer side apart, so garments laid out apart stay apart. Each item is named by the classifier
+  from its box of the photo, the whole pair as the classifier learnt shoes. A part under
+  SINGLE_SLIVER_RATIO of the largest is a scrap (a tag, a hanger's end) and dropped.
 - FULL_BODY: the parser's regions, one item per kind (parser.py); the classifier refines the name of
   kinds with finer labels (a top to a t-shirt, outerwear to a blazer).
 Labels and categories come from the one vocabulary, `shared/categories.py`.
@@ -29,7 +29,8 @@ from shared.providers.segmentation.items import cut
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter
 
 SINGLE_SLIVER_RATIO = 0.05
-NEAR_SHARE = 0.1
+NEAR_SHARE = 0.15
+CLASSIFY_MARGIN = 0.1  # the box is grown by this share each side: the classifier learnt framed photos, not tight boxes
 
 
 class LocalGarmentSegmenter(Segmenter):
@@ -65,22 +66,20 @@ class LocalGarmentSegmenter(Segmenter):
         if not parts:
             return []
         parts = [p for p in parts if p.area_pixels >= SINGLE_SLIVER_RATIO * parts[0].area_pixels]
-        predictions = self.classifier.classify([photo.crop(p.bbox) for p in parts])
+        groups = together(parts)
+        boxes = [framed(union_box([parts[index].bbox for index in members]), photo.size) for members in groups]
         garments = []
-        for members in together(parts, [p.label for p in predictions]):
-            first = predictions[members[0]]
-            label = first.label
+        for members, prediction in zip(groups, self.classifier.classify([photo.crop(box) for box in boxes])):
+            named = dict(label=prediction.label, category=prediction.category, confidence=prediction.confidence)
             if len(members) == 1:
-                garments.append(replace(parts[members[0]], label=label, category=first.category,
-                                        confidence=first.confidence))
+                garments.append(replace(parts[members[0]], **named))
                 continue
             own = np.zeros((cutout.height, cutout.width), np.uint8)
             for index in members:
                 left, top, right, bottom = parts[index].bbox
                 own[top:bottom, left:right] = np.maximum(own[top:bottom, left:right],
                                                          np.asarray(parts[index].crop.getchannel("A")))
-            confidence = max(predictions[index].confidence for index in members)
-            garments.append(cut(cutout, own, label, first.category, confidence, 0))
+            garments.append(cut(cutout, own, min_pixels=0, **named))
         return sorted(garments, key=lambda g: g.area_pixels, reverse=True)
 
     def worn(self, cutout: Image.Image, photo: Image.Image) -> list[Garment]:
@@ -103,8 +102,18 @@ def near(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return gap < NEAR_SHARE * min(max(a[2] - a[0], a[3] - a[1]), max(b[2] - b[0], b[3] - b[1]))
 
 
-def together(parts: list[Garment], labels: list[str]) -> list[list[int]]:
-    """Groups of part indices, largest first: parts named alike that lie near one another, transitively."""
+def union_box(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def framed(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box grown by CLASSIFY_MARGIN each side, within the photo."""
+    dx, dy = int(CLASSIFY_MARGIN * (box[2] - box[0])), int(CLASSIFY_MARGIN * (box[3] - box[1]))
+    return max(0, box[0] - dx), max(0, box[1] - dy), min(size[0], box[2] + dx), min(size[1], box[3] + dy)
+
+
+def together(parts: list[Garment]) -> list[list[int]]:
+    """Groups of part indices, largest first: parts that lie near one another, transitively."""
     group = list(range(len(parts)))
 
     def root(i: int) -> int:
@@ -114,7 +123,7 @@ def together(parts: list[Garment], labels: list[str]) -> list[list[int]]:
 
     for i in range(len(parts)):
         for j in range(i):
-            if labels[i] == labels[j] and near(parts[i].bbox, parts[j].bbox):
+            if near(parts[i].bbox, parts[j].bbox):
                 group[root(i)] = root(j)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(parts)):
