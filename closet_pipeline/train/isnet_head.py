@@ -28,8 +28,9 @@ from closet_pipeline.train import cutouts, data
 from closet_pipeline.train.fit import DEVICE, fit
 from closet_pipeline.train.measure import CATEGORIES, CLASS_CATEGORY
 from shared.categories import PARSER_CLASSES
+from shared.media.matting import SOLID_ALPHA
 from shared.messages import Category
-from shared.providers.garments.parser import ALPHA_THRESHOLD, GarmentParser
+from shared.providers.garments.parser import GarmentParser
 
 SEED = 13
 OUT = REPO_ROOT / "docs" / "models" / "parser-options.json"
@@ -102,7 +103,7 @@ def main() -> None:
         valid = truth != data.IGNORE
         truth_category = np.where(valid, CLASS_CATEGORY[np.where(valid, truth, 0)], -1)
         for option, probabilities in enumerate((deeplab, isnet, (deeplab + isnet) / 2)):
-            labels = np.where(alpha >= ALPHA_THRESHOLD, probabilities.argmax(0), 0)
+            labels = np.where(alpha >= SOLID_ALPHA, probabilities.argmax(0), 0)
             predicted = np.where(valid, CLASS_CATEGORY[labels], -1)
             for c in range(len(CATEGORIES)):
                 inter[option, c] += ((predicted == c) & (truth_category == c)).sum()

@@ -19,8 +19,10 @@ from scipy import ndimage
 from closet_pipeline.train import cutouts, data
 from closet_pipeline.train.label_maps import CLOTHING_TO_LABEL, COMMON_CLOTHING
 from shared.categories import BY_NAME, PARSER_CLASSES, category_of
+from shared.media.matting import SOLID_ALPHA
 from shared.messages import Category, ImageType
 from shared.providers.garments.parser import label_map
+from shared.providers.segmentation.items import full_alpha
 
 CATEGORIES = list(Category)
 # Parser class index -> category index (-1: no garment).
@@ -169,10 +171,7 @@ def worn_photo(segmenter, report: WornReport, path: Path, stem: str, lookup: np.
     report.decided_single += segmentation.image_type is ImageType.SINGLE_ITEM
     items = []
     for garment in segmentation.garments:
-        mask = np.zeros(truth.shape, bool)
-        left, top, right, bottom = garment.bbox
-        mask[top:bottom, left:right] = np.asarray(garment.crop.getchannel("A")) >= 128
-        items.append((garment, mask))
+        items.append((garment, full_alpha(garment, truth.shape) >= SOLID_ALPHA))
     count_items(report, truth, items)
 
 

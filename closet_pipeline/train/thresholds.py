@@ -22,6 +22,7 @@ from closet_pipeline.train.label_maps import CLOTHING_TO_LABEL
 from closet_pipeline.train.measure import SingleReport, WornReport, add_label_map, count_items, single_photo
 from shared.categories import category_of
 from shared.media import guided_filter
+from shared.media.matting import SOLID_ALPHA
 from shared.providers.garments import parser as parser_module
 from shared.providers.garments.classifier import decide
 from shared.providers.segmentation import local_garments
@@ -75,7 +76,7 @@ def plain_labels(probabilities: np.ndarray, photo, alpha: np.ndarray) -> np.ndar
 
     planes = [np.asarray(Image.fromarray(p.astype(np.float32), "F").resize(photo.size, Image.BILINEAR))
               for p in probabilities]
-    return np.where(alpha >= parser_module.ALPHA_THRESHOLD, np.stack(planes).argmax(0), 0)
+    return np.where(alpha >= SOLID_ALPHA, np.stack(planes).argmax(0), 0)
 
 
 def worn_rows(segmenter: LocalGarmentSegmenter, validation: list[tuple]) -> list[str]:
@@ -93,7 +94,7 @@ def worn_rows(segmenter: LocalGarmentSegmenter, validation: list[tuple]) -> list
         for alpha, labels, refined, truth in photos:
             items = []
             for region in parser_module.regions(labels, refined, min_share, min_confidence, sliver_share, sliver_ratio):
-                mask = region.mask & (alpha >= parser_module.ALPHA_THRESHOLD)
+                mask = region.mask & (alpha >= SOLID_ALPHA)
                 if mask.sum() >= segmenter.min_pixels:
                     items.append((_Named(region.kind), mask))
             count_items(report, truth, items)

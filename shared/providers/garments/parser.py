@@ -23,10 +23,10 @@ from scipy import ndimage
 
 from shared.categories import KINDS, PARSER_CLASSES
 from shared.media.guided_filter import upsample
+from shared.media.matting import SOLID_ALPHA
 from shared.providers.garments.inputs import parser_pixels, to_batch
 from shared.providers.garments.weights import MODELS_DIR, PARSER, session
 
-ALPHA_THRESHOLD = 128  # the cut-out's foreground
 MIN_SHARE = 0.0005
 MIN_CONFIDENCE = 0.6
 SLIVER_SHARE = 0.002
@@ -50,7 +50,7 @@ def label_map(probabilities: np.ndarray, photo: Image.Image, alpha: np.ndarray |
     refined = upsample(probabilities[present], photo)
     labels = present[refined.argmax(0)]
     if alpha is not None:
-        labels[alpha < ALPHA_THRESHOLD] = 0
+        labels[alpha < SOLID_ALPHA] = 0
     return labels, dict(zip(present.tolist(), refined))
 
 

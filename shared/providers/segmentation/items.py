@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from shared.media.matting import SOLID_ALPHA
 from shared.messages import Category
 from shared.providers.segmentation.base import Garment
-
-ALPHA_THRESHOLD = 128  # a pixel is the garment's from half opacity
-
 
 def crop_padding(longer_side: int) -> int:
     """max(5, min(20, 2% of the garment's longer side))."""
@@ -27,10 +25,18 @@ def garment_box(own: np.ndarray) -> tuple[int, int, int, int, bool]:
     return (*box, bool(top == 0 or left == 0 or bottom == height or right == width))
 
 
+def full_alpha(garment: Garment, shape: tuple[int, int]) -> np.ndarray:
+    """The garment's alpha over the whole cut-out (height, width), from its crop and box."""
+    alpha = np.zeros(shape, np.uint8)
+    left, top, right, bottom = garment.bbox
+    alpha[top:bottom, left:right] = np.asarray(garment.crop.getchannel("A"))
+    return alpha
+
+
 def cut(cutout: Image.Image, own: np.ndarray, label: str, category: Category | None, confidence: float | None,
         min_pixels: int) -> Garment | None:
     """The garment whose alpha over the whole cut-out is `own` (uint8); None when under min_pixels."""
-    area = int((own >= ALPHA_THRESHOLD).sum())
+    area = int((own >= SOLID_ALPHA).sum())
     if area < min_pixels:
         return None
     *box, touches = garment_box(own)

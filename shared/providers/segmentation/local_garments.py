@@ -25,7 +25,7 @@ from shared.messages import ImageType
 from shared.providers.garments.classifier import GarmentClassifier, refine
 from shared.providers.garments.parser import GarmentParser
 from shared.providers.segmentation.base import Garment, Segmentation, Segmenter
-from shared.providers.segmentation.items import cut
+from shared.providers.segmentation.items import cut, full_alpha
 from shared.providers.segmentation.mask_components import MaskComponentsSegmenter
 
 SINGLE_SLIVER_RATIO = 0.05
@@ -74,11 +74,7 @@ class LocalGarmentSegmenter(Segmenter):
             if len(members) == 1:
                 garments.append(replace(parts[members[0]], **named))
                 continue
-            own = np.zeros((cutout.height, cutout.width), np.uint8)
-            for index in members:
-                left, top, right, bottom = parts[index].bbox
-                own[top:bottom, left:right] = np.maximum(own[top:bottom, left:right],
-                                                         np.asarray(parts[index].crop.getchannel("A")))
+            own = np.maximum.reduce([full_alpha(parts[index], (cutout.height, cutout.width)) for index in members])
             garments.append(cut(cutout, own, min_pixels=0, **named))
         return sorted(garments, key=lambda g: g.area_pixels, reverse=True)
 

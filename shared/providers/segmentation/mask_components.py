@@ -13,7 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 from shared.providers.segmentation.base import Garment, Segmenter
-from shared.providers.segmentation.items import ALPHA_THRESHOLD, cut
+from shared.media.matting import SOLID_ALPHA
+from shared.providers.segmentation.items import cut
 
 
 class MaskComponentsSegmenter(Segmenter):
@@ -28,7 +29,7 @@ class MaskComponentsSegmenter(Segmenter):
 
     def segment(self, cutout: Image.Image) -> list[Garment]:
         alpha = np.asarray(cutout.getchannel("A"))
-        solid = alpha >= ALPHA_THRESHOLD
+        solid = alpha >= SOLID_ALPHA
         height, width = solid.shape
         # Radius ~1% of the photo: removes strings and hooks, keeps sleeves and straps of garments.
         radius = max(2, round(0.01 * max(height, width)))
